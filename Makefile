@@ -1,0 +1,35 @@
+# Two commands set everything up: `make course` (the main job) and `make test` (the suite).
+# Both create and fill .venv on first use and reuse it afterwards.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.gantools-installed
+EXTRAS ?= test
+
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONHASHSEED ?= 0
+
+.PHONY: help venv lint test clean-venv
+
+help:
+	@echo "make test     create .venv if needed, lint, run the whole test suite"
+	@echo "make lint     ruff on .py and .ipynb files"
+	@echo "make venv     only create/refresh .venv"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "gantools needs Python >= 3.10; run make PYTHON=/path/to/python3.1x")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $@
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: lint
+	$(PY) -m pytest
+
+clean-venv:
+	rm -rf $(VENV)

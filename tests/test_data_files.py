@@ -1,0 +1,236 @@
+"""gantools.data: downloadable datasets and image folders, tested on files made here.
+
+Nothing here touches the network: each test writes small files in the formats Keras,
+TensorFlow Datasets or a user's folder would hold, and checks the preprocessing.
+"""
+
+import gzip
+import pickle
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import gantools.data as gd
+from gantools.data import birds, remote
+
+
+def _everything(ds):
+    return np.concatenate(list(ds.as_numpy_iterator()))
+
+
+# --- MNIST, Fashion-MNIST, CIFAR-10 from a local cache -----------------------------------
+
+def test_mnist_from_cache_is_padded_scaled_and_labelled(keras_home, rng):
+    x_train = rng.integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    y_train = np.arange(6, dtype=np.uint8)
+    x_test = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    np.savez(keras_home / "datasets" / "mnist.npz", x_train=x_train, y_train=y_train,
+             x_test=x_test, y_test=np.arange(3, dtype=np.uint8))
+    x, y = gd.arrays("mnist", "train")
+    assert x.shape == (6, 32, 32, 1) and x.dtype == np.float32
+    np.testing.assert_allclose(x[:, 2:30, 2:30, 0], x_train / 127.5 - 1.0, atol=1e-6)
+    border = np.ones((32, 32), bool)
+    border[2:30, 2:30] = False
+    assert np.all(x[:, border] == -1.0)
+    np.testing.assert_array_equal(y, np.arange(6))
+    native, _ = gd.arrays("mnist", "test", image_size=28)
+    np.testing.assert_allclose(native[..., 0], x_test / 127.5 - 1.0, atol=1e-6)
+    half, _ = gd.arrays("mnist", "test", image_size=14)  # area filter = 2×2 block means
+    blocks = (x_test / 127.5 - 1.0).reshape(3, 14, 2, 14, 2).mean(axis=(2, 4))
+    np.testing.assert_allclose(half[..., 0], blocks, atol=1e-4)
+    batch, labels = next(iter(gd.load("mnist", batch_size=6, with_labels=True, shuffle=False)))
+    np.testing.assert_allclose(batch.numpy(), x, atol=1e-6)
+
+
+def _write_idx(path, array, magic):
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_reads_idx_files(keras_home, rng):
+    folder = keras_home / "datasets" / "fashion-mnist"
+    folder.mkdir()
+    images = {"train": rng.integers(0, 256, (5, 28, 28)), "t10k": rng.integers(0, 256, (2, 28, 28))}
+    labels = {"train": np.array([9, 0, 1, 2, 3]), "t10k": np.array([4, 5])}
+    for part in ("train", "t10k"):
+        _write_idx(folder / f"{part}-images-idx3-ubyte.gz", images[part], 2051)
+        _write_idx(folder / f"{part}-labels-idx1-ubyte.gz", labels[part], 2049)
+    x, y = gd.arrays("fashion_mnist", "test", image_size=28)
+    np.testing.assert_allclose(x[..., 0], images["t10k"] / 127.5 - 1.0, atol=1e-6)
+    np.testing.assert_array_equal(y, [4, 5])
+    assert gd.info("fashion_mnist").class_names[y[0]] == "coat"
+
+
+def test_cifar10_batches_are_transposed_to_channels_last(keras_home, rng):
+    folder = keras_home / "datasets" / "cifar-10-batches-py-target" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    planes = {}
+    for i, name in enumerate([*(f"data_batch_{k}" for k in range(1, 6)), "test_batch"]):
+        chw = rng.integers(0, 256, (2, 3, 32, 32), dtype=np.uint8)
+        planes[name] = chw
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": chw.reshape(2, 3072), b"labels": [i % 10, (i + 1) % 10]}, f)
+    x, y = gd.arrays("cifar10", "train")
+    assert x.shape == (10, 32, 32, 3)
+    expected = np.concatenate([planes[f"data_batch_{k}"] for k in range(1, 6)])
+    np.testing.assert_allclose(x, expected.transpose(0, 2, 3, 1) / 127.5 - 1.0, atol=1e-6)
+    np.testing.assert_array_equal(y[:4], [0, 1, 1, 2])
+    xt, yt = gd.arrays("cifar10", "test")
+    np.testing.assert_allclose(xt[1, 3, 4], planes["test_batch"][1, :, 3, 4] / 127.5 - 1.0,
+                               atol=1e-6)
+
+
+def test_cifar_reader_refuses_arbitrary_pickles(keras_home, tmp_path):
+    path = tmp_path / "evil"
+    with open(path, "wb") as f:
+        pickle.dump({b"data": time.time}, f)
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        remote.read_cifar_batch(path)
+
+
+# --- offline behaviour --------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "name, missing",
+    [("mnist", "mnist.npz"), ("fashion_mnist", "train-labels-idx1-ubyte.gz"),
+     ("cifar10", "cifar-10-batches-py-target")],
+)
+def test_offline_download_fails_fast_naming_file_cache_and_alternative(keras_home, name, missing):
+    start = time.perf_counter()
+    with pytest.raises(gd.DataUnavailableError) as info:
+        gd.load(name)
+    message = str(info.value)
+    assert missing in message and str(keras_home) in message
+    assert "GANTOOLS_OFFLINE" in message
+    assert "gantools.data.load('digits')" in message or "gantools.data.load('shapes')" in message
+    assert "https://" in message
+    assert time.perf_counter() - start < 5.0
+
+
+def test_unreachable_network_is_reported_without_downloading(keras_home, monkeypatch):
+    monkeypatch.delenv("GANTOOLS_OFFLINE")
+    monkeypatch.setattr(remote, "_reachable", lambda url, timeout=3.0: False)
+    with pytest.raises(gd.DataUnavailableError, match="network is unreachable"):
+        gd.arrays("mnist")
+    assert not (keras_home / "datasets" / "mnist.npz").exists()
+
+
+def test_reachability_probe_is_bounded():
+    start = time.perf_counter()
+    assert remote._reachable("http://127.0.0.1:9/", timeout=1.0) is False
+    assert time.perf_counter() - start < 3.0
+
+
+# --- Caltech Birds ------------------------------------------------------------------------
+
+def test_birds_square_crop_around_the_box():
+    h, w = 100, 200
+    image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    # box rows 20..60, cols 50..90 -> side 40 * 1.25 = 50 around centre (40, 70)
+    bbox = np.array([0.2, 0.25, 0.6, 0.45], np.float32)
+    out = birds.square_crop(image, bbox, image_size=50).numpy()
+    np.testing.assert_allclose(out, image[15:65, 45:95] / 255.0, atol=1e-6)
+    small = birds.square_crop(image, bbox, image_size=25).numpy()
+    blocks = (image[15:65, 45:95] / 255.0).reshape(25, 2, 25, 2, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(small, blocks, atol=1e-5)
+
+
+def test_birds_crop_shrinks_at_the_image_border():
+    image = np.random.default_rng(1).integers(0, 256, (100, 200, 3), dtype=np.uint8)
+    # box rows 0..20: the crop may extend only 10 px around centre row 10 -> rows 0..20
+    bbox = np.array([0.0, 0.25, 0.2, 0.45], np.float32)
+    out = birds.square_crop(image, bbox, image_size=16).numpy()
+    expected = tf.image.resize(image[0:20, 45:95].astype(np.float32), (16, 16), method="area")
+    np.testing.assert_allclose(out, expected.numpy() / 255.0, atol=1e-5)
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+def test_birds_without_tfds_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)
+    with pytest.raises(gd.DataUnavailableError, match=r"gantools\[birds\]"):
+        gd.load("caltech_birds")
+
+
+# --- image folders ------------------------------------------------------------------------
+
+def _save(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "bricks"
+    colours = {"red": (200, 10, 30), "blue": (20, 40, 220)}
+    for cls, colour in colours.items():
+        for i in range(5):
+            _save(root / cls / f"{i}.png", np.full((12, 16, 3), colour, np.uint8))
+    return root
+
+
+def test_image_folder_reads_resizes_and_labels(folder):
+    ds = gd.image_folder(folder, batch_size=10, image_size=8, with_labels=True, shuffle=False)
+    x, y = next(iter(ds))
+    assert x.shape == (10, 8, 8, 3)
+    np.testing.assert_array_equal(y.numpy(), [0] * 5 + [1] * 5)  # blue < red
+    np.testing.assert_allclose(x.numpy()[0, 0, 0], np.array([20, 40, 220]) / 127.5 - 1, atol=1e-6)
+    np.testing.assert_allclose(x.numpy()[-1, 3, 3], np.array([200, 10, 30]) / 127.5 - 1, atol=1e-6)
+
+
+def test_image_folder_centre_crops_and_converts_to_grey(tmp_path):
+    pixels = np.zeros((4, 8, 3), np.uint8)
+    pixels[:, 2:6] = 255  # white centre square, black side bands
+    _save(tmp_path / "one.png", pixels)
+    x = _everything(gd.image_folder(tmp_path, batch_size=1, image_size=4, channels=1))
+    assert x.shape == (1, 4, 4, 1)
+    np.testing.assert_allclose(x, 1.0, atol=1e-6)
+
+
+def test_image_folder_split_is_fixed_and_disjoint(tmp_path):
+    for i in range(20):
+        _save(tmp_path / f"{i:02d}.png", np.full((4, 4, 3), i * 10, np.uint8))
+    vals = lambda split: sorted(  # noqa: E731
+        _everything(gd.image_folder(tmp_path, split, batch_size=1, image_size=4))[:, 0, 0, 0]
+        .round(5).tolist())
+    train, test, everything = vals("train"), vals("test"), vals("all")
+    assert len(train) == 18 and len(test) == 2 and len(everything) == 20
+    assert sorted(train + test) == everything
+    assert test == vals("test")
+
+
+def test_corrupt_image_is_reported_by_path(folder):
+    bad = folder / "red" / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not really an image")
+    with pytest.raises(ValueError, match=r"1 of 11 image files could not be read") as info:
+        gd.image_folder(folder)
+    assert str(bad) in str(info.value) and "on_corrupt='skip'" in str(info.value)
+    assert "Traceback" not in str(info.value)
+    with pytest.warns(UserWarning, match="broken.png"):
+        ds = gd.image_folder(folder, batch_size=10, image_size=8, on_corrupt="skip")
+    assert next(iter(ds)).shape[0] == 10
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda p: p, r"no images found"),
+    (lambda p: (p / "notes.txt").write_text("hello") and p, r"no images found.*\.png"),
+    (lambda p: p / "missing", r"does not exist"),
+    (lambda p: (p / "a.png").write_bytes(b"x") and p / "a.png", r"is a file, not a folder"),
+])
+def test_bad_folders_raise(tmp_path, make, match):
+    with pytest.raises(ValueError, match=match):
+        gd.image_folder(make(tmp_path))
+
+
+def test_folder_without_classes_has_no_labels(tmp_path):
+    _save(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match="has no labels"):
+        gd.image_folder(tmp_path, batch_size=1, with_labels=True)
+    with pytest.raises(ValueError, match="channels must be 1"):
+        gd.image_folder(tmp_path, channels=4)
+    with pytest.raises(ValueError, match="unknown split"):
+        gd.image_folder(tmp_path, split="validation")
