@@ -10,11 +10,16 @@ EXTRAS ?= test
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: help venv lint test clean-venv
+COURSE_STEPS ?= 1500
+COURSE_OUT   ?= runs/course
+
+.PHONY: help venv lint test course bench clean-venv
 
 help:
+	@echo "make course   the main job: train the course's DCGAN on the bundled digits"
 	@echo "make test     create .venv if needed, lint, run the whole test suite"
 	@echo "make lint     ruff on .py and .ipynb files"
+	@echo "make bench    the benchmarks in benchmarks/ (minutes; prints tables)"
 	@echo "make venv     only create/refresh .venv"
 
 $(STAMP): pyproject.toml
@@ -30,6 +35,16 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest
+
+course: $(STAMP)
+	$(PY) -m gantools train --dataset digits --loss non-saturating --steps $(COURSE_STEPS) \
+		--every 250 --out $(COURSE_OUT) $(if $(wildcard $(COURSE_OUT)/checkpoints/checkpoint),--resume,)
+	@echo ""
+	@echo "Pictures of the run: $(COURSE_OUT)/samples.png (samples) and $(COURSE_OUT)/curves.png (curves)"
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_training.py
 
 clean-venv:
 	rm -rf $(VENV)

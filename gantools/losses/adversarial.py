@@ -46,7 +46,7 @@ def bce_with_logits(targets, logits):
 
 
 def discriminator_loss(real_logits, fake_logits, label_smoothing: float = 0.0,
-                       label_noise: float = 0.0, seed=None):
+                       label_noise: float = 0.0, seed=None, rng=None):
     """Binary cross-entropy loss of D:  E_x BCE(t_real, l_real) + E_z BCE(t_fake, l_fake).
 
     Without options t_real = 1, t_fake = 0. ``label_smoothing`` = α is **one-sided**
@@ -54,7 +54,8 @@ def discriminator_loss(real_logits, fake_logits, label_smoothing: float = 0.0,
     each target uniformly from a band of width η *inside* [0, 1]:
     t_real ~ U[1 - α - η, 1 - α], t_fake ~ U[0, η]. Targets never leave [0, 1], so the
     loss stays non-negative (noise that pushes fake labels below 0 makes the loss
-    negative and can wreck training).
+    negative and can wreck training). The noise comes from ``rng`` (a
+    ``tf.random.Generator``) when given, else from ``tf.random.uniform`` with ``seed``.
     """
     real = _flat(real_logits, "real_logits")
     fake = _flat(fake_logits, "fake_logits")
@@ -68,9 +69,15 @@ def discriminator_loss(real_logits, fake_logits, label_smoothing: float = 0.0,
     t_real = tf.fill(tf.shape(real), tf.cast(1.0 - label_smoothing, real.dtype))
     t_fake = tf.zeros_like(fake)
     if label_noise > 0.0:
-        s2 = None if seed is None else seed + 1
-        t_real -= label_noise * tf.random.uniform(tf.shape(real), dtype=real.dtype, seed=seed)
-        t_fake += label_noise * tf.random.uniform(tf.shape(fake), dtype=fake.dtype, seed=s2)
+        if rng is not None:
+            u_real = rng.uniform(tf.shape(real), dtype=real.dtype)
+            u_fake = rng.uniform(tf.shape(fake), dtype=fake.dtype)
+        else:
+            u_real = tf.random.uniform(tf.shape(real), dtype=real.dtype, seed=seed)
+            u_fake = tf.random.uniform(tf.shape(fake), dtype=fake.dtype,
+                                       seed=None if seed is None else seed + 1)
+        t_real -= label_noise * u_real
+        t_fake += label_noise * u_fake
     return tf.reduce_mean(bce_with_logits(t_real, real)) + tf.reduce_mean(
         bce_with_logits(t_fake, fake)
     )

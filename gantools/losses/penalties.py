@@ -29,8 +29,12 @@ def _per_example_sq_norm(g):
     return tf.reduce_sum(tf.square(g), axis=tf.range(1, tf.rank(g)))
 
 
-def interpolate(real, fake, seed=None):
-    """x̂ = ε x + (1 - ε) x̃ with one ε ~ U[0, 1] per example (shape [B, 1, ..., 1])."""
+def interpolate(real, fake, seed=None, rng=None):
+    """x̂ = ε x + (1 - ε) x̃ with one ε ~ U[0, 1] per example (shape [B, 1, ..., 1]).
+
+    ε comes from ``rng`` (a ``tf.random.Generator``, whose state a checkpoint can save)
+    when given, else from ``tf.random.uniform`` with the op ``seed``.
+    """
     real = tf.convert_to_tensor(real)
     fake = tf.cast(tf.convert_to_tensor(fake), real.dtype)
     if real.shape.rank is not None and fake.shape.rank is not None and (
@@ -41,19 +45,23 @@ def interpolate(real, fake, seed=None):
             "generator must produce images of the data's shape."
         )
     shape = tf.concat([tf.shape(real)[:1], tf.ones([tf.rank(real) - 1], tf.int32)], axis=0)
-    eps = tf.random.uniform(shape, 0.0, 1.0, dtype=real.dtype, seed=seed)
+    if rng is not None:
+        eps = rng.uniform(shape, 0.0, 1.0, dtype=real.dtype)
+    else:
+        eps = tf.random.uniform(shape, 0.0, 1.0, dtype=real.dtype, seed=seed)
     return eps * real + (1.0 - eps) * fake
 
 
-def gradient_penalty(critic, real, fake, labels=None, training=True, seed=None):
+def gradient_penalty(critic, real, fake, labels=None, training=True, seed=None, rng=None):
     """WGAN-GP penalty: mean over the batch of (‖∇_x̂ f(x̂)‖₂ - 1)².
 
     The norm runs over all non-batch axes; ‖g‖₂ = sqrt(Σ g² + 1e-12). ``critic`` is a
     Keras model or any callable ``critic(x, training=...)``; with ``labels`` (a
     conditional critic) it is called as ``critic([x, labels], training=...)``. Multiply
-    by λ (10 in the paper) and add to the critic loss.
+    by λ (10 in the paper) and add to the critic loss. ``seed``/``rng``: see
+    :func:`interpolate`.
     """
-    x_hat = interpolate(real, fake, seed=seed)
+    x_hat = interpolate(real, fake, seed=seed, rng=rng)
     with tf.GradientTape() as inner:
         inner.watch(x_hat)
         scores = _call(critic, x_hat, labels, training)

@@ -2,7 +2,11 @@
 
 Each :class:`LossPair` has ``d(real_out, fake_out)`` and ``g(fake_out)``, both
 minimized. ``logits`` tells whether D's output is read as a logit (cross-entropy
-losses) or as an unbounded score (Wasserstein, least squares, hinge).
+losses) or as an unbounded score (Wasserstein, least squares, hinge). ``threshold`` is
+the output value that separates "real" from "fake" when D's accuracy is measured: 0 for
+logits, the midpoint of the two targets for least squares and hinge, and ``None`` for
+the Wasserstein critic, whose scores have no fixed scale (the trainer then uses the
+midpoint of the batch's mean real and mean fake scores).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ class LossPair:
     g: Callable
     logits: bool
     description: str
+    threshold: float | None = 0.0
 
 
 _PAIRS = {
@@ -31,9 +36,11 @@ _PAIRS = {
         LossPair("non-saturating", adv.discriminator_loss, adv.non_saturating_generator_loss,
                  True, "BCE for D, G minimizes -E log D(G(z)) (the usual choice)"),
         LossPair("wasserstein", adv.wasserstein_critic_loss, adv.wasserstein_generator_loss,
-                 False, "WGAN: needs a Lipschitz critic (weight clipping or a gradient penalty)"),
+                 False, "WGAN: needs a Lipschitz critic (weight clipping or a gradient penalty)",
+                 None),
         LossPair("least-squares", adv.least_squares_discriminator_loss,
-                 adv.least_squares_generator_loss, False, "LSGAN with (a, b, c) = (0, 1, 1)"),
+                 adv.least_squares_generator_loss, False, "LSGAN with (a, b, c) = (0, 1, 1)",
+                 0.5),
         LossPair("least-squares-chi2",
                  functools.partial(adv.least_squares_discriminator_loss, a=-1.0, b=1.0),
                  functools.partial(adv.least_squares_generator_loss, c=0.0), False,

@@ -14,7 +14,9 @@ others are 3×3, stride 1). Example: S = 32, width = 64 gives
 G: z → 4×4×256 → 8×8×128 → 16×16×64 → 32×32×C and D: 32×32×C → 16×16×64 → 8×8×128
 → 4×4×256 → logit.
 
-``normalization``: ``"batch"`` (BatchNorm, momentum 0.9), ``"layer"`` (LayerNorm over
+``normalization``: ``"batch"`` (BatchNorm, momentum 0.9, synchronized: under a
+``tf.distribute`` strategy its statistics are those of the global batch, as on one
+device, and every replica keeps the same moving averages), ``"layer"`` (LayerNorm over
 each example's whole feature map, the WGAN-GP critic's choice), ``"none"``, or
 ``"spectral"`` (every convolution and dense layer wrapped in :class:`SpectralNorm`,
 no other normalization).
@@ -68,7 +70,7 @@ def _maybe_sn(layer, normalization):
 
 def _norm(normalization, name):
     if normalization == "batch":
-        return layers.BatchNormalization(momentum=0.9, name=name)
+        return layers.BatchNormalization(momentum=0.9, synchronized=True, name=name)
     if normalization == "layer":
         return layers.LayerNormalization(axis=[1, 2, 3], name=name)
     return None

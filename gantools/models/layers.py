@@ -61,6 +61,8 @@ class SpectralNorm(keras.layers.Wrapper):
         self.u = self.add_weight(
             shape=(self._cols,), initializer=keras.initializers.RandomNormal(),
             trainable=False, name="u",
+            # every replica computes the same u from the same (mirrored) kernel
+            aggregation="only_first_replica",
         )
         self.built = True
 

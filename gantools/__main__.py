@@ -1,0 +1,5 @@
+import sys
+
+from gantools.cli import main
+
+sys.exit(main())

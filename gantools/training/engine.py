@@ -1,0 +1,447 @@
+"""The course's GAN training loop: explicit GradientTape steps, compiled with tf.function.
+
+One training *step* is ``n_critic`` discriminator updates followed by one generator
+update. Each discriminator update draws a fresh real batch and fresh noise z:
+
+    x̃ = G(z)                      (outside the tape, and stateless: see below)
+    L_D = loss.d(D(aug(x)), D(aug(x̃))) + λ·penalty       (real and fake in separate passes)
+    θ_D ← Adam(θ_D, ∇_{θ_D} L_D)                          (only D's variables)
+
+and the generator update draws new noise:
+
+    L_G = loss.g(D(aug(G(z))))
+    θ_G ← Adam(θ_G, ∇_{θ_G} L_G)                          (only G's variables)
+
+followed by the EMA update of the averaged generator. The model that a step only
+evaluates (G in the D step, D in the G step) runs through Keras's ``stateless_call``:
+it is in training mode, but none of its variables change, not even batch-norm moving
+averages or spectral-norm vectors. So the D step changes D's variables alone and the G
+step G's alone. All randomness (z, the
+gradient-penalty ε, label noise) comes from one ``tf.random.Generator`` that is saved
+in checkpoints, so a resumed run continues exactly where it stopped.
+
+Under a ``tf.distribute`` strategy (build the models inside ``strategy.scope()``) each
+replica computes its share of the batch and the gradients are summed across replicas;
+losses are divided by the number of replicas so that this sum is the mean over the
+global batch.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ..losses import adversarial, get_loss, gradient_penalty, r1_penalty
+from ..losses.registry import LossPair
+from ..models.dcgan import check_compatible
+from .diagnostics import Diagnostician, diversity
+from .ema import check_decay, clone_generator, ema_update, warmup_decay
+from .history import METRICS, History
+
+PENALTIES = (None, "gp", "r1")
+
+
+class TrainingDiverged(FloatingPointError):
+    """A loss or gradient norm became NaN or infinite."""
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def num_classes_of(generator: keras.Model) -> int:
+    """The number of classes a conditional generator was built for."""
+    for layer in generator.layers:
+        if hasattr(layer, "num_classes"):
+            return int(layer.num_classes)
+        if isinstance(layer, keras.layers.Embedding):
+            return int(layer.input_dim)
+    raise ValueError(
+        f"cannot tell how many classes {generator.name} was built for; build it with "
+        "gantools.models.dcgan_generator(..., num_classes=K)."
+    )
+
+
+def resolve_loss(loss, label_smoothing: float = 0.0) -> LossPair:
+    """A registry name, a :class:`LossPair`, or a pair of callables ``(d_loss, g_loss)``."""
+    if isinstance(loss, tuple | list):
+        if len(loss) != 2 or not all(callable(f) for f in loss):
+            raise ValueError(
+                "a custom loss must be a pair of callables (d_loss(real_out, fake_out), "
+                f"g_loss(fake_out)), got {loss!r}."
+            )
+        pair = LossPair("custom", loss[0], loss[1], True, "user-supplied loss pair")
+    else:
+        pair = get_loss(loss)
+    if label_smoothing:
+        if pair.d is not adversarial.discriminator_loss:
+            raise ValueError(
+                f"label_smoothing applies to the cross-entropy losses (minimax, non-saturating),"
+                f" not to {pair.name!r}."
+            )
+        d = functools.partial(adversarial.discriminator_loss, label_smoothing=label_smoothing)
+        pair = LossPair(pair.name, d, pair.g, pair.logits, pair.description, pair.threshold)
+    return pair
+
+
+class GANTrainer:
+    """Trains a generator and a discriminator with explicit GradientTape steps.
+
+    Args:
+        generator, discriminator: Keras models (conditional ones take ``[x, labels]``).
+        loss: a name from :func:`gantools.losses.loss_names`, a ``LossPair``, or a pair
+            of callables ``(d_loss(real_out, fake_out), g_loss(fake_out))``.
+        d_optimizer, g_optimizer: default Adam(learning_rate, beta_1): DCGAN's 2e-4, 0.5.
+        n_critic: discriminator updates per generator update (5 for WGAN).
+        penalty: ``None``, ``"gp"`` (WGAN-GP) or ``"r1"``, weighted by ``penalty_weight`` (λ).
+        label_smoothing: one-sided smoothing of the real label (cross-entropy losses).
+        augment: a callable applied to every discriminator input, real and fake, inside
+            the tapes (so G's gradient flows through it). If it has a method
+            ``observe(real_outputs)``, that is called with D's outputs on real images
+            in every D update (the hook an adaptive augmentation controller needs).
+        ema_decay: decay β of the averaged generator, or ``None`` for no EMA copy.
+        seed: seeds z, ε and label noise, and the fixed preview batch.
+        steps_per_call: training steps run inside one compiled call (fewer Python
+            round trips; see ``benchmarks/bench_training.py``).
+        strategy: a ``tf.distribute.Strategy``; the models must be built in its scope.
+        preview_size: size of the fixed latent batch used for sample grids.
+        diagnose: check for training pathologies every ``every`` steps of :meth:`fit`.
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model,
+                 loss="non-saturating", *, d_optimizer=None, g_optimizer=None,
+                 learning_rate: float = 2e-4, beta_1: float = 0.5, n_critic: int = 1,
+                 penalty: str | None = None, penalty_weight: float = 10.0,
+                 label_smoothing: float = 0.0, augment=None, ema_decay: float | None = 0.999,
+                 seed: int = 0, steps_per_call: int = 1, strategy=None, preview_size: int = 64,
+                 diagnose: bool = True):
+        check_compatible(generator, discriminator)
+        if penalty not in PENALTIES:
+            raise ValueError(f"unknown penalty {penalty!r}; choose None, 'gp' or 'r1'.")
+        if augment is not None and not callable(augment):
+            raise ValueError(f"augment must be callable (images -> images), got {augment!r}.")
+        self.generator, self.discriminator = generator, discriminator
+        self.loss = resolve_loss(loss, label_smoothing)
+        self.n_critic = _positive_int("n_critic", n_critic)
+        self.steps_per_call = _positive_int("steps_per_call", steps_per_call)
+        self.penalty, self.penalty_weight = penalty, float(penalty_weight)
+        self.augment = augment
+        self.conditional = len(generator.inputs) > 1
+        self.latent_dim = int(generator.inputs[0].shape[-1])
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.ema_decay = None if ema_decay is None else check_decay(ema_decay)
+        self.seed = int(seed)
+        with self.strategy.scope():
+            self.d_optimizer = d_optimizer or keras.optimizers.Adam(learning_rate, beta_1=beta_1)
+            self.g_optimizer = g_optimizer or keras.optimizers.Adam(learning_rate, beta_1=beta_1)
+            if self.d_optimizer is self.g_optimizer:
+                raise ValueError("D and G need separate optimizer objects (each keeps its own "
+                                 "moment estimates).")
+            self.d_optimizer.build(discriminator.trainable_variables)
+            self.g_optimizer.build(generator.trainable_variables)
+            self.ema = clone_generator(generator) if self.ema_decay is not None else None
+            self.rng = tf.random.Generator.from_seed(self.seed)
+            self.step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.batches_seen = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches")
+        preview_rng = np.random.default_rng(self.seed)
+        self.fixed_z = preview_rng.standard_normal((preview_size, self.latent_dim)).astype(
+            np.float32)
+        self.num_classes = num_classes_of(generator) if self.conditional else None
+        # conditional previews: the classes in turn, so a grid row shows every class
+        self.fixed_labels = None if not self.conditional else (
+            np.arange(preview_size, dtype=np.int32) % self.num_classes)
+        self.history = History()
+        self.diagnostician = Diagnostician(accuracy_detectors=self.loss.threshold is not None) \
+            if diagnose else None
+        self._real_diversity = None
+        self._dataset = self._iterator = None
+        self._functions = {}
+        self.checkpoint = tf.train.Checkpoint(
+            generator=list(generator.variables), discriminator=list(discriminator.variables),
+            ema=list(self.ema.variables) if self.ema is not None else [],
+            d_optimizer=list(self.d_optimizer.variables),
+            g_optimizer=list(self.g_optimizer.variables),
+            rng=self.rng, step=self.step_var, batches_seen=self.batches_seen,
+        )
+
+    # --- the compiled steps ---------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        """Generator updates done so far."""
+        return int(self.step_var.numpy())
+
+    def _split(self, batch):
+        if isinstance(batch, tuple | list):
+            images, labels = batch[0], batch[1]
+        else:
+            images, labels = batch, None
+        return images, (labels if self.conditional else None)
+
+    def _inputs(self, x, labels):
+        return [x, labels] if self.conditional else x
+
+    def _call_g(self, model, z, labels, training):
+        return model(self._inputs(z, labels), training=training)
+
+    def _call_d(self, x, labels, training=True):
+        return self.discriminator(self._inputs(x, labels), training=training)
+
+    @staticmethod
+    def _frozen(model, inputs):
+        """``model(inputs, training=True)`` without changing any of its variables."""
+        out, _ = model.stateless_call(model.trainable_variables, model.non_trainable_variables,
+                                      inputs, training=True)
+        return out
+
+    def _aug(self, x):
+        return self.augment(x) if self.augment is not None else x
+
+    def _accuracy(self, real_out, fake_out):
+        real_out, fake_out = tf.reshape(real_out, [-1]), tf.reshape(fake_out, [-1])
+        if self.loss.threshold is None:
+            t = 0.5 * (tf.reduce_mean(real_out) + tf.reduce_mean(fake_out))
+        else:
+            t = tf.cast(self.loss.threshold, real_out.dtype)
+        return (tf.reduce_mean(tf.cast(real_out > t, tf.float32)),
+                tf.reduce_mean(tf.cast(fake_out < t, tf.float32)))
+
+    def _d_update(self, batch):
+        real, labels = self._split(batch)
+        z = self.rng.normal([tf.shape(real)[0], self.latent_dim])
+        fake = self._frozen(self.generator, self._inputs(z, labels))
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            real_in, fake_in = self._aug(real), self._aug(fake)
+            real_out = self._call_d(real_in, labels)
+            fake_out = self._call_d(fake_in, labels)
+            loss = tf.cast(self.loss.d(real_out, fake_out), tf.float32)
+            if self.penalty == "gp":
+                pen = gradient_penalty(self.discriminator, real_in, fake_in, labels=labels,
+                                       rng=self.rng)
+            elif self.penalty == "r1":
+                pen = r1_penalty(self.discriminator, real_in, labels=labels)
+            else:
+                pen = tf.constant(0.0)
+            total = (loss + self.penalty_weight * pen) / self.replicas
+        grads = tape.gradient(total, d_vars)
+        self.d_optimizer.apply_gradients(zip(grads, d_vars, strict=True))
+        if self.augment is not None and hasattr(self.augment, "observe"):
+            self.augment.observe(real_out)
+        acc_real, acc_fake = self._accuracy(real_out, fake_out)
+        return loss, acc_real, acc_fake, pen, tf.linalg.global_norm(grads) * self.replicas
+
+    def _g_update(self, batch):
+        real, labels = self._split(batch)
+        z = self.rng.normal([tf.shape(real)[0], self.latent_dim])
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = self._call_g(self.generator, z, labels, training=True)
+            fake_out = self._frozen(self.discriminator, self._inputs(self._aug(fake), labels))
+            loss = tf.cast(self.loss.g(fake_out), tf.float32)
+            scaled = loss / self.replicas
+        grads = tape.gradient(scaled, g_vars)
+        self.g_optimizer.apply_gradients(zip(grads, g_vars, strict=True))
+        return loss, tf.linalg.global_norm(grads) * self.replicas
+
+    def _one_step(self, iterator):
+        for _ in range(self.n_critic):
+            batch = next(iterator)
+            d_out = self.strategy.run(self._d_update, args=(batch,))
+        g_out = self.strategy.run(self._g_update, args=(batch,))
+        if self.ema is not None:
+            ema_update(self.ema, self.generator, warmup_decay(self.ema_decay, self.step_var))
+        self.step_var.assign_add(1)
+        self.batches_seen.assign_add(self.n_critic)
+
+        def mean(x):
+            return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, x, axis=None)
+
+        d_loss, acc_real, acc_fake, pen, d_norm = (mean(x) for x in d_out)
+        g_loss, g_norm = (mean(x) for x in g_out)
+        values = {"d_loss": d_loss, "g_loss": g_loss, "d_acc_real": acc_real,
+                  "d_acc_fake": acc_fake, "penalty": pen, "d_grad_norm": d_norm,
+                  "g_grad_norm": g_norm}
+        return tf.stack([tf.cast(values[m], tf.float32) for m in METRICS])
+
+    def _train_function(self, k: int):
+        if k not in self._functions:
+            def run(iterator):
+                if k == 1:
+                    return self._one_step(iterator)[None]
+                rows = tf.TensorArray(tf.float32, size=k)
+                for i in tf.range(k):
+                    rows = rows.write(i, self._one_step(iterator))
+                return rows.stack()
+
+            self._functions[k] = tf.function(run)
+        return self._functions[k]
+
+    # --- data -----------------------------------------------------------------------------
+
+    def _check_dataset(self, dataset):
+        spec = dataset.element_spec
+        labelled = isinstance(spec, tuple)
+        image_spec = spec[0] if labelled else spec
+        if self.conditional and not labelled:
+            raise ValueError(
+                "this is a conditional GAN, so the dataset must yield (images, labels): load it "
+                "with with_labels=True."
+            )
+        expected = tuple(self.discriminator.inputs[0].shape[1:])
+        got = tuple(image_spec.shape[1:])
+        if got != expected:
+            raise ValueError(
+                f"the dataset yields examples of shape {got} but the discriminator expects "
+                f"{expected}; load the data with image_size={expected[0]} or build the models "
+                f"for {got}."
+            )
+
+    def _iterator_for(self, dataset):
+        if dataset is self._dataset and self._iterator is not None:
+            return self._iterator
+        self._check_dataset(dataset)
+        ds = dataset.repeat()
+        seen = int(self.batches_seen.numpy())
+        if seen:
+            ds = ds.skip(seen)  # the same batches an uninterrupted run would see next
+        if self.replicas > 1:
+            ds = self.strategy.experimental_distribute_dataset(ds)
+        self._dataset, self._iterator = dataset, iter(ds)
+        if self._real_diversity is None:
+            first = next(iter(dataset))
+            images = first[0] if isinstance(first, tuple) else first
+            self._real_diversity = diversity(np.asarray(images)[: len(self.fixed_z)])
+        return self._iterator
+
+    # --- sampling ------------------------------------------------------------------------
+
+    def sample(self, z=None, labels=None, ema: bool = True) -> np.ndarray:
+        """Generate from the fixed preview batch (or ``z``), in inference mode.
+
+        Uses the EMA generator when there is one and ``ema`` is true.
+        """
+        model = self.ema if (ema and self.ema is not None) else self.generator
+        z = self.fixed_z if z is None else np.asarray(z, np.float32)
+        if self.conditional:
+            labels = self.fixed_labels[: len(z)] if labels is None else labels
+            return model([tf.constant(z), tf.constant(labels, tf.int32)], training=False).numpy()
+        return model(tf.constant(z), training=False).numpy()
+
+    # --- checkpoints ---------------------------------------------------------------------
+
+    def save(self, directory) -> str:
+        """Save a checkpoint (models, EMA, optimizers, step, random state) and the history."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=2)
+        path = manager.save(checkpoint_number=self.step)
+        missing = self.step - len(self.history)
+        if missing > 0:  # interrupted between a compiled call and its bookkeeping
+            self.history.append(np.full((missing, len(METRICS)), np.nan))
+        self.history.save(directory / "history.json")
+        return path
+
+    def restore(self, directory) -> bool:
+        """Restore the latest checkpoint in ``directory``; ``False`` if there is none."""
+        directory = Path(directory)
+        latest = tf.train.latest_checkpoint(str(directory))
+        if latest is None:
+            return False
+        try:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            raise ValueError(
+                f"the checkpoint {latest} does not fit these models/options ({e}); resume with "
+                "the same architecture and settings, or start in a new folder."
+            ) from e
+        if (directory / "history.json").exists():
+            self.history = History.load(directory / "history.json")
+            self.history.truncate(self.step)
+        self._dataset = self._iterator = None
+        return True
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def _check_finite(self, rows, first_step, checkpoint_dir):
+        bad = ~np.isfinite(rows)
+        if not bad.any():
+            return
+        i, j = np.argwhere(bad)[0]
+        row = ", ".join(f"{m}={rows[i, k]:.4g}" for k, m in enumerate(METRICS))
+        last = tf.train.latest_checkpoint(str(checkpoint_dir)) if checkpoint_dir else None
+        where = (f" The last good checkpoint, {last}, is untouched: resume from it with a "
+                 "lower learning rate." if last else "")
+        raise TrainingDiverged(
+            f"training diverged at step {first_step + i}: {METRICS[j]} became {rows[i, j]} "
+            f"({row}). Likely causes: a learning rate too high for this model (try half); "
+            "a loss computed from probabilities instead of logits (log of 0); a gradient "
+            "penalty without the small epsilon inside the square root; labels outside "
+            "[0, 1]; a critic without weight clipping or penalty under the Wasserstein "
+            f"loss.{where}"
+        )
+
+    def _checks(self, say):
+        """Diversity of the fixed preview batch, then the pathology detectors."""
+        if self._real_diversity:
+            ratio = diversity(self.sample(ema=False)) / self._real_diversity
+            self.history.add_check("diversity_ratio", self.step, ratio)
+        if self.diagnostician is not None:
+            for event in self.diagnostician.check(self.history, self.step):
+                say(f"[step {event['step']}] {event['message']}")
+
+    def fit(self, dataset: tf.data.Dataset, steps: int, *, callbacks=(), every: int = 100,
+            checkpoint_dir=None, checkpoint_every: int | None = None, progress: bool = True):
+        """Train for ``steps`` more steps; returns the :class:`History`.
+
+        Every ``every`` steps (and at the end) it measures sample diversity, runs the
+        diagnostics and calls each callback as ``callback(trainer)``. With
+        ``checkpoint_dir`` it saves every ``checkpoint_every`` steps (default: ``every``),
+        at the end, and when interrupted (Ctrl-C), so nothing is lost.
+        """
+        from tqdm.auto import tqdm
+
+        steps = _positive_int("steps", steps)
+        every = _positive_int("every", every)
+        checkpoint_every = _positive_int("checkpoint_every", checkpoint_every or every)
+        iterator = self._iterator_for(dataset)
+        target = self.step + steps
+        bar = tqdm(total=steps, disable=not progress, desc="training", unit="step",
+                   dynamic_ncols=True)
+        say = bar.write if progress else print
+        try:
+            while self.step < target:
+                k = self.steps_per_call if target - self.step >= self.steps_per_call else 1
+                before = self.step
+                rows = self._train_function(k)(iterator).numpy()
+                self._check_finite(rows, before + 1, checkpoint_dir)
+                self.history.append(rows)
+                bar.update(k)
+                last = rows[-1]
+                bar.set_postfix(d_loss=f"{last[0]:.3f}", g_loss=f"{last[1]:.3f}",
+                                acc_real=f"{last[2]:.2f}", acc_fake=f"{last[3]:.2f}",
+                                refresh=False)
+                crossed = self.step // every > before // every
+                if crossed or self.step == target:
+                    self._checks(say)
+                    for callback in callbacks:
+                        callback(self)
+                if checkpoint_dir and (self.step // checkpoint_every > before // checkpoint_every
+                                       or self.step == target):
+                    self.save(checkpoint_dir)
+        except KeyboardInterrupt:
+            if checkpoint_dir:
+                path = self.save(checkpoint_dir)
+                say(f"Interrupted at step {self.step}; saved {path}. Resume by restoring "
+                    f"{checkpoint_dir} and calling fit again.")
+            raise
+        finally:
+            bar.close()
+        return self.history

@@ -1,0 +1,94 @@
+"""Live pictures during training: a dashboard that updates in place in JupyterLab.
+
+:class:`LiveDashboard` is a training callback. In a notebook it shows an ipywidgets
+box with the current sample grid (from the fixed latent batch, so pictures over time
+are comparable) and the training curves, replaced in place every time it is called.
+Outside a notebook it falls back to saving the same two figures as PNG files in a
+folder (``samples.png`` and ``curves.png``, overwritten) and printing where they are.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .images import image_grid
+from .plots import plot_history, scatter_2d
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, Notebook, VS Code)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def sample_figure(trainer, centres=None, sigma=None, real=None):
+    """The trainer's current samples: an image grid, or a scatter plot for 2-D points."""
+    samples = trainer.sample()
+    if samples.ndim == 2:
+        return scatter_2d(samples, real=real, centres=centres, sigma=sigma,
+                          title=f"step {trainer.step}")
+    return image_grid(samples, title=f"step {trainer.step}")
+
+
+class LiveDashboard:
+    """Training callback showing samples and curves, updated in place.
+
+    Args:
+        out_dir: where the fallback writes ``samples.png`` and ``curves.png`` (outside a
+            notebook); default ``./live``.
+        centres, sigma, real: for 2-D data, the mode centres, σ and real points to plot.
+        notebook: force the widget (True) or the file fallback (False); default: detect.
+    """
+
+    def __init__(self, out_dir="live", centres=None, sigma=None, real=None, notebook=None):
+        self.notebook = in_notebook() if notebook is None else notebook
+        self.out_dir = Path(out_dir)
+        self.centres, self.sigma = centres, sigma
+        self.real = None if real is None else np.asarray(real)
+        self._widgets = None
+        self.updates = 0
+
+    def _show_widgets(self):
+        import ipywidgets as widgets
+        from IPython.display import display
+
+        samples = widgets.Image(format="png")
+        curves = widgets.Image(format="png")
+        status = widgets.HTML()
+        display(widgets.VBox([status, widgets.HBox([samples, curves])]))
+        self._widgets = (status, samples, curves)
+
+    def __call__(self, trainer) -> None:
+        samples = _png(sample_figure(trainer, self.centres, self.sigma, self.real))
+        curves = _png(plot_history(trainer.history)) if len(trainer.history) > 1 else None
+        self.updates += 1
+        if self.notebook:
+            if self._widgets is None:
+                self._show_widgets()
+            status, s_widget, c_widget = self._widgets
+            status.value = f"<b>step {trainer.step}</b>"
+            s_widget.value = samples
+            if curves is not None:
+                c_widget.value = curves
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "samples.png").write_bytes(samples)
+        if curves is not None:
+            (self.out_dir / "curves.png").write_bytes(curves)
+        print(f"[step {trainer.step}] pictures updated in {self.out_dir}/")

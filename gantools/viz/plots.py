@@ -1,0 +1,93 @@
+"""Curves of a training run and scatter plots of 2-D toy data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def smooth(values, window: int) -> np.ndarray:
+    """Trailing moving average (shorter at the start), ignoring NaN."""
+    v = np.asarray(values, np.float64)
+    if window <= 1 or len(v) == 0:
+        return v
+    ok = np.isfinite(v)
+    c = np.concatenate([[0.0], np.cumsum(np.where(ok, v, 0.0))])
+    n = np.concatenate([[0], np.cumsum(ok)])
+    idx = np.arange(1, len(v) + 1)
+    lo = np.maximum(idx - window, 0)
+    count = n[idx] - n[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, (c[idx] - c[lo]) / count, np.nan)
+
+
+def plot_history(history, smoothing: int | None = None, title: str | None = None):
+    """Loss curves, D's accuracy on real and fake images, and gradient norms.
+
+    Faint lines are per step, solid lines a moving average. Diagnostics raised during
+    training appear as dotted vertical lines. The loss values alone say little about
+    sample quality: look at the samples too.
+    """
+    import matplotlib.pyplot as plt
+
+    steps = history["step"]
+    smoothing = smoothing or max(1, len(steps) // 50)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    panels = [
+        (axes[0], [("d_loss", "D loss"), ("g_loss", "G loss")], "loss"),
+        (axes[1], [("d_acc_real", "D accuracy, real"), ("d_acc_fake", "D accuracy, fake")],
+         "accuracy"),
+        (axes[2], [("d_grad_norm", "‖∇D‖"), ("g_grad_norm", "‖∇G‖")], "gradient norm"),
+    ]
+    for ax, series, ylabel in panels:
+        for i, (key, label) in enumerate(series):
+            colour = f"C{i}"
+            ax.plot(steps, history[key], color=colour, alpha=0.25, linewidth=0.8)
+            ax.plot(steps, smooth(history[key], smoothing), color=colour, label=label)
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+        for event in getattr(history, "events", []):
+            ax.axvline(event["step"], color="grey", linestyle=":", linewidth=1)
+    axes[1].set_ylim(-0.05, 1.05)
+    if np.any(np.asarray(history["penalty"]) != 0):
+        twin = axes[0].twinx()
+        twin.plot(steps, smooth(history["penalty"], smoothing), color="C2", label="penalty")
+        twin.set_ylabel("penalty", color="C2")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def scatter_2d(points, real=None, centres=None, sigma: float | None = None, ax=None,
+               title: str | None = None, limit: float | None = None):
+    """Generated 2-D points (orange) over real ones (blue), with the mode centres.
+
+    With ``sigma`` each centre gets a circle of radius 3σ: the "high quality" zone of
+    the VEEGAN/PacGAN metrics.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    if real is not None:
+        r = np.asarray(real)
+        ax.scatter(r[:, 0], r[:, 1], s=2, alpha=0.3, color="C0", label="real")
+    p = np.asarray(points)
+    ax.scatter(p[:, 0], p[:, 1], s=2, alpha=0.5, color="C1", label="generated")
+    if centres is not None:
+        c = np.asarray(centres)
+        ax.scatter(c[:, 0], c[:, 1], marker="x", color="k", s=20, label="mode centres")
+        if sigma:
+            for x, y in c:
+                ax.add_patch(plt.Circle((x, y), 3 * sigma, fill=False, color="k", lw=0.5))
+    if limit is None and centres is not None:
+        limit = float(np.abs(np.asarray(centres)).max()) * 1.4
+    if limit:
+        ax.set_xlim(-limit, limit)
+        ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper right", markerscale=3)
+    return ax.figure

@@ -1,0 +1,326 @@
+"""gantools.training: the loop's contract, EMA, history, diagnostics, guards."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import gantools.data as gd
+import gantools.models as gm
+from gantools.training import GANTrainer, History, TrainingDiverged, diagnostics
+from gantools.training.ema import clone_generator, ema_update, warmup_decay
+
+
+@pytest.fixture(scope="module")
+def ring():
+    return gd.load("ring", batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def digits16():
+    return gd.load("digits", batch_size=16, image_size=16)
+
+
+def small_dcgan(**d_kwargs):
+    g = gm.dcgan_generator(16, 1, latent_dim=8, width=8)
+    d = gm.dcgan_discriminator(16, 1, width=8, **d_kwargs)
+    return g, d
+
+
+def snapshot(model):
+    return [v.numpy().copy() for v in model.variables]
+
+
+def changed(model, before):
+    return [v.path for v, b in zip(model.variables, before, strict=True)
+            if not np.array_equal(v.numpy(), b)]
+
+
+# --- each update touches only its own model ------------------------------------------------
+
+@pytest.mark.parametrize("d_kwargs", [{}, {"normalization": "spectral", "dropout": 0.3,
+                                           "minibatch": "stddev"}])
+def test_d_step_changes_only_d_and_g_step_only_g(digits16, d_kwargs):
+    g, d = small_dcgan(**d_kwargs)
+    trainer = GANTrainer(g, d, seed=0)
+    it = trainer._iterator_for(digits16)
+
+    @tf.function
+    def d_update(batch):
+        return trainer._d_update(batch)
+
+    @tf.function
+    def g_update(batch):
+        return trainer._g_update(batch)
+
+    g0, d0 = snapshot(g), snapshot(d)
+    d_update(next(it))
+    assert changed(g, g0) == []  # not even G's batch-norm statistics
+    assert len(changed(d, d0)) == len(d.variables)
+    g0, d0 = snapshot(g), snapshot(d)
+    g_update(next(it))
+    assert changed(d, d0) == []  # not D's statistics nor its spectral-norm vector u
+    assert {v.path for v in g.trainable_variables} <= set(changed(g, g0))
+
+
+def test_n_critic_counts_updates_and_batches(ring):
+    g, d = gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,))
+    trainer = GANTrainer(g, d, loss="wasserstein", n_critic=3, penalty="gp", seed=0)
+    history = trainer.fit(ring, 5, progress=False)
+    assert trainer.step == 5 and int(trainer.batches_seen.numpy()) == 15
+    assert int(trainer.d_optimizer.iterations.numpy()) == 15
+    assert int(trainer.g_optimizer.iterations.numpy()) == 5
+    assert len(history) == 5 and np.all(history["penalty"] > 0)
+
+
+def test_history_records_every_metric(ring):
+    trainer = GANTrainer(gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,)), seed=0)
+    history = trainer.fit(ring, 12, progress=False, every=5)
+    for key in history.keys():
+        assert history[key].shape == (12,) and np.all(np.isfinite(history[key]))
+    for key in ("d_acc_real", "d_acc_fake"):
+        assert np.all((history[key] >= 0) & (history[key] <= 1))
+    assert np.all(history["penalty"] == 0)
+    assert [s for s, _ in history.checks["diversity_ratio"]] == [5, 10, 12]
+    np.testing.assert_array_equal(history["step"], np.arange(1, 13))
+
+
+def test_steps_per_call_gives_the_same_training():
+    def train(k):
+        keras.utils.set_random_seed(3)
+        t = GANTrainer(gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,)),
+                       seed=0, steps_per_call=k)
+        # a fresh pipeline: a reshuffling dataset object continues its epoch order
+        t.fit(gd.load("ring", batch_size=64), 9, progress=False)
+        return t
+
+    one, four = train(1), train(4)
+    assert four.step == 9
+    # Same maths; the looped graph may round differently, while a skipped step or reused
+    # noise would change the losses and weights by far more than these tolerances.
+    np.testing.assert_allclose(one.history["d_loss"], four.history["d_loss"], rtol=1e-4)
+    for a, b in zip(one.generator.weights, four.generator.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_trainer_calls_augment_on_every_discriminator_input(ring):
+    calls, observed = [], []
+
+    class Augment:
+        def __call__(self, x):
+            calls.append(x.shape)
+            return x + 0.0
+
+        def observe(self, real_outputs):
+            observed.append(real_outputs.shape)
+
+    trainer = GANTrainer(gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,)),
+                         augment=Augment(), seed=0)
+    trainer.fit(ring, 2, progress=False)
+    assert len(calls) == 3  # traced once: D real, D fake, G fake
+    assert observed == [tf.TensorShape([64, 1])]
+
+
+def test_conditional_training_and_previews():
+    ds = gd.load("digits", batch_size=16, image_size=8, with_labels=True)
+    g = gm.dcgan_generator(8, 1, latent_dim=8, width=4, num_classes=10)
+    d = gm.dcgan_discriminator(8, 1, width=4, num_classes=10)
+    trainer = GANTrainer(g, d, seed=0, preview_size=20)
+    trainer.fit(ds, 3, progress=False)
+    assert trainer.num_classes == 10
+    np.testing.assert_array_equal(trainer.fixed_labels, np.arange(20) % 10)
+    assert trainer.sample().shape == (20, 8, 8, 1)
+    with pytest.raises(ValueError, match="with_labels=True"):
+        trainer.fit(gd.load("digits", batch_size=16, image_size=8), 1, progress=False)
+
+
+# --- EMA -----------------------------------------------------------------------------------
+
+def test_ema_update_averages_weights_and_copies_statistics(rng):
+    g = gm.dcgan_generator(8, 1, latent_dim=4, width=4)
+    ema = clone_generator(g)
+    for w in g.weights:
+        w.assign(rng.standard_normal(w.shape).astype(np.float32))
+    before = [w.numpy() for w in ema.weights]
+    ema_update(ema, g, 0.9)
+    for avg, cur, old in zip(ema.weights, g.weights, before, strict=True):
+        expected = 0.9 * old + 0.1 * cur.numpy() if cur.trainable else cur.numpy()
+        np.testing.assert_allclose(avg.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert any(not w.trainable for w in g.weights)  # batch-norm statistics were checked
+    np.testing.assert_allclose([float(warmup_decay(0.999, t)) for t in (0, 10, 10_000)],
+                               [0.1, 11 / 20, 0.999], rtol=1e-6)
+
+
+def test_ema_generator_follows_training(ring):
+    trainer = GANTrainer(gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,)),
+                         seed=0, ema_decay=0.99)
+    trainer.fit(ring, 30, progress=False)
+    ema, raw = trainer.sample(), trainer.sample(ema=False)
+    assert ema.shape == raw.shape and not np.allclose(ema, raw)
+    assert np.abs(ema - raw).mean() < np.abs(raw).mean()
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        GANTrainer(gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,)),
+                   ema_decay=1.0)
+
+
+# --- guards and bad input --------------------------------------------------------------------
+
+def test_nan_loss_stops_with_step_metric_and_causes(ring, tmp_path):
+    def exploding_d_loss(real, fake):
+        return tf.reduce_mean(real) * 0.0 + tf.math.log(-1.0)
+
+    trainer = GANTrainer(gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,)),
+                         loss=(exploding_d_loss, lambda fake: tf.reduce_mean(fake)), seed=0)
+    with pytest.raises(TrainingDiverged, match=r"step 1: d_loss became nan.*learning rate"):
+        trainer.fit(ring, 3, progress=False)
+
+
+def test_nan_guard_points_to_the_last_good_checkpoint(ring, tmp_path):
+    state = tf.Variable(0.0)
+
+    def d_loss(real, fake):
+        state.assign_add(1.0)  # becomes NaN from the third call on
+        bad = tf.where(state > 2.0, tf.constant(np.nan), 0.0)
+        return tf.reduce_mean(tf.nn.softplus(-real)) + tf.reduce_mean(tf.nn.softplus(fake)) + bad
+
+    trainer = GANTrainer(gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,)),
+                         loss=(d_loss, lambda f: tf.reduce_mean(tf.nn.softplus(-f))), seed=0)
+    with pytest.raises(TrainingDiverged, match=r"step 3.*ckpt-2.*untouched"):
+        trainer.fit(ring, 5, progress=False, every=1, checkpoint_dir=tmp_path)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(penalty="l2"), "unknown penalty"),
+    (dict(n_critic=0), "n_critic must be a positive integer"),
+    (dict(steps_per_call=0), "steps_per_call must be"),
+    (dict(loss="hinge", label_smoothing=0.1), "label_smoothing applies to the cross-entropy"),
+    (dict(loss=(lambda r, f: 0.0,)), "pair of callables"),
+    (dict(loss="wgan"), "unknown loss"),
+    (dict(augment=3), "augment must be callable"),
+])
+def test_bad_trainer_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GANTrainer(gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,)), **kwargs)
+
+
+def test_shared_optimizer_and_mismatched_data_are_rejected(digits16):
+    opt = keras.optimizers.Adam()
+    g, d = small_dcgan()
+    with pytest.raises(ValueError, match="separate optimizer objects"):
+        GANTrainer(g, d, d_optimizer=opt, g_optimizer=opt)
+    trainer = GANTrainer(*small_dcgan())
+    with pytest.raises(ValueError, match=r"\(32, 32, 1\).*image_size=16"):
+        trainer.fit(gd.load("digits", batch_size=16), 1, progress=False)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        trainer.fit(digits16, 0, progress=False)
+
+
+# --- checkpoints in-process -----------------------------------------------------------------
+
+def test_save_restore_roundtrip_and_interrupt_saves(ring, tmp_path):
+    trainer = GANTrainer(gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,)), seed=0)
+
+    def interrupt(tr):
+        if tr.step == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(ring, 10, progress=False, every=3, callbacks=[interrupt],
+                    checkpoint_dir=tmp_path)
+    fresh = GANTrainer(gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,)), seed=1)
+    assert fresh.restore(tmp_path)
+    assert fresh.step == 6 and len(fresh.history) == 6
+    for a, b in zip(trainer.generator.weights, fresh.generator.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not GANTrainer(gm.mlp_generator(4, (16,)),
+                          gm.mlp_discriminator(hidden=(16,))).restore(tmp_path / "empty")
+    other = GANTrainer(gm.mlp_generator(4, (32,)), gm.mlp_discriminator(hidden=(16,)))
+    with pytest.raises(ValueError, match="does not fit these models"):
+        other.restore(tmp_path)
+
+
+def test_history_json_roundtrip(tmp_path):
+    h = History()
+    h.append(np.array([[1.0, 2.0, 0.5, 0.5, 0.0, np.nan, 3.0]]))
+    h.add_check("diversity_ratio", 1, 0.7)
+    h.add_event(1, "mode_collapse", "text")
+    h.save(tmp_path / "h.json")
+    again = History.load(tmp_path / "h.json")
+    assert np.isnan(again["d_grad_norm"][0]) and again["g_loss"][0] == 2.0
+    assert again.checks == {"diversity_ratio": [(1, 0.7)]} and again.events == h.events
+    with pytest.raises(KeyError, match="no metric"):
+        h["accuracy"]
+
+
+# --- diagnostics ---------------------------------------------------------------------------
+
+def _history(acc_real, acc_fake, g_loss, n=150):
+    h = History()
+    t = np.linspace(0, 1, n)
+    rows = np.zeros((n, 7))
+    rows[:, 0] = 0.5
+    rows[:, 1] = g_loss(t)
+    rows[:, 2] = acc_real
+    rows[:, 3] = acc_fake
+    h.append(rows)
+    return h
+
+
+def test_overpowering_detector_on_constructed_histories():
+    bad = _history(0.99, 0.98, lambda t: 1 + 3 * t)
+    assert "overpowers" in diagnostics.discriminator_overpowers(bad)
+    assert diagnostics.discriminator_overpowers(_history(0.99, 0.98, lambda t: 1 + 0 * t)) is None
+    assert diagnostics.discriminator_overpowers(_history(0.7, 0.6, lambda t: 1 + 3 * t)) is None
+    assert diagnostics.discriminator_overpowers(_history(0.99, 0.99, lambda t: t, n=50)) is None
+
+
+def test_weak_discriminator_detector_on_constructed_histories():
+    assert "fools a weak" in diagnostics.generator_fools_weak_discriminator(
+        _history(0.95, 0.05, lambda t: 0.3 + 0 * t))
+    assert diagnostics.generator_fools_weak_discriminator(
+        _history(0.7, 0.6, lambda t: 1 + 0 * t)) is None
+
+
+def test_diversity_and_collapse_detector():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 3))
+    brute = np.mean([np.linalg.norm(a - b) for i, a in enumerate(x) for j, b in enumerate(x)
+                     if i != j])
+    np.testing.assert_allclose(diagnostics.diversity(x), brute, rtol=1e-9)
+    h = History()
+    for step, ratio in [(100, 0.05), (200, 0.1), (300, 0.1)]:
+        h.add_check("diversity_ratio", step, ratio)
+    assert "Mode collapse" in diagnostics.mode_collapse(h)
+    spreading = History()
+    for step, ratio in [(200, 0.1), (300, 0.25)]:
+        spreading.add_check("diversity_ratio", step, ratio)
+    assert diagnostics.mode_collapse(spreading) is None  # still getting more diverse
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        diagnostics.diversity(x[:1])
+
+
+def _run(ring, steps, g_lr=1e-3, d_lr=1e-3, setup=None):
+    keras.utils.set_random_seed(0)
+    g, d = gm.mlp_generator(8, (64, 64)), gm.mlp_discriminator(hidden=(64, 64))
+    if setup:
+        setup(g, d)
+    trainer = GANTrainer(g, d, d_optimizer=keras.optimizers.Adam(d_lr, beta_1=0.5),
+                         g_optimizer=keras.optimizers.Adam(g_lr, beta_1=0.5), seed=0)
+    history = trainer.fit(ring, steps, progress=False, every=100)
+    return [e["kind"] for e in history.events]
+
+
+def test_constructed_runs_show_each_pathology_and_a_healthy_run_none(ring):
+    assert _run(ring, 300) == []
+    # a frozen G against a fast D: D wins and G's loss climbs
+    assert "discriminator_overpowers" in _run(ring, 200, g_lr=0.0, d_lr=1e-2)
+
+    def gullible(g, d):  # a frozen D that calls everything real
+        d.layers[-1].bias.assign([20.0])
+
+    assert "generator_fools_weak_discriminator" in _run(ring, 200, d_lr=0.0, setup=gullible)
+
+    def collapsed(g, d):  # a frozen G whose output ignores z
+        g.layers[-1].kernel.assign(tf.zeros_like(g.layers[-1].kernel))
+
+    assert "mode_collapse" in _run(ring, 300, g_lr=0.0, setup=collapsed)

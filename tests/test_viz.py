@@ -1,0 +1,143 @@
+"""gantools.viz: grids, interpolation, nearest neighbours, plots and the live dashboard."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from PIL import Image
+
+import gantools.models as gm
+from gantools import viz
+from gantools.training import GANTrainer, History
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_as_unit_detects_the_range_and_shapes():
+    signed = np.array([[-1.0, 1.0], [0.0, 0.0]])[None, ..., None]
+    np.testing.assert_allclose(viz.as_unit(signed)[0, :, :, 0], [[0, 1], [0.5, 0.5]])
+    unit = np.full((2, 3, 3, 3), 0.25)
+    np.testing.assert_allclose(viz.as_unit(unit), unit)
+    assert viz.as_unit(np.zeros((5, 4, 4))).shape == (5, 4, 4, 1)
+    with pytest.raises(ValueError, match=r"\(n, height, width, 1 or 3\)"):
+        viz.as_unit(np.zeros((2, 4, 4, 2)))
+
+
+def test_tile_places_each_image_in_its_cell():
+    images = np.stack([np.full((4, 4, 1), v) for v in (0.0, 0.2, 0.4, 0.6, 0.8)])
+    grid = viz.tile(images, ncols=3, pad=1)
+    assert grid.shape == (2 * 5 + 1, 3 * 5 + 1, 3)
+    for i, v in enumerate((0.0, 0.2, 0.4, 0.6, 0.8)):
+        r, c = divmod(i, 3)
+        np.testing.assert_allclose(grid[1 + 5 * r: 5 + 5 * r, 1 + 5 * c: 5 + 5 * c], v)
+    np.testing.assert_allclose(grid[0], 0.5)  # padding
+    np.testing.assert_allclose(grid[6:10, 11:15], 0.5)  # the empty sixth cell
+
+
+def test_save_grid_writes_an_enlarged_png(tmp_path):
+    viz.save_grid(np.zeros((4, 8, 8, 3)) - 1.0, tmp_path / "g.png", ncols=2, scale=3)
+    with Image.open(tmp_path / "g.png") as im:
+        assert im.size == (3 * 19, 3 * 19)
+
+
+def test_image_grid_titles_with_class_names():
+    fig = viz.image_grid(np.zeros((3, 8, 8, 1)), labels=[2, 0, 1],
+                         class_names=["circle", "square", "triangle"], title="shapes")
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert titles == ["triangle", "circle", "square"]
+    assert fig._suptitle.get_text() == "shapes"
+
+
+def test_slerp_keeps_the_norm_and_hits_the_ends(rng):
+    a = rng.standard_normal(16)
+    b = rng.standard_normal(16)
+    b *= np.linalg.norm(a) / np.linalg.norm(b)
+    path = viz.interpolate_latents(a, b, steps=7)
+    np.testing.assert_allclose(path[0], a, rtol=1e-5)
+    np.testing.assert_allclose(path[-1], b, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), np.linalg.norm(a), rtol=1e-5)
+    line = viz.interpolate_latents(a, b, steps=3, spherical=False)
+    np.testing.assert_allclose(line[1], (a + b) / 2, rtol=1e-5)
+
+
+def test_interpolation_strip_runs_the_generator():
+    g = gm.dcgan_generator(8, 1, latent_dim=4, width=4, num_classes=3)
+    strip = viz.interpolation_strip(g, np.zeros(4), np.ones(4), steps=5, labels=2)
+    assert strip.shape == (5, 8, 8, 1)
+
+
+def test_nearest_neighbours_match_brute_force(rng):
+    queries = rng.standard_normal((30, 4, 4, 1)).astype(np.float32)
+    refs = rng.standard_normal((200, 4, 4, 1)).astype(np.float32)
+    refs[17] = queries[3]  # an exact copy must be found at distance 0
+    idx, dist = viz.nearest_neighbours(queries, refs, k=3, chunk=7)
+    brute = np.linalg.norm(queries.reshape(30, 1, -1) - refs.reshape(1, 200, -1), axis=-1)
+    np.testing.assert_array_equal(idx, np.argsort(brute, axis=1)[:, :3])
+    np.testing.assert_allclose(dist, np.sort(brute, axis=1)[:, :3], rtol=1e-4, atol=1e-3)
+    assert idx[3, 0] == 17 and dist[3, 0] < 1e-3
+    with pytest.raises(ValueError, match="same shape"):
+        viz.nearest_neighbours(queries, refs[:, :2])
+    fig = viz.plot_nearest_neighbours(queries[:4], refs, n=4, k=2)
+    assert len(fig.axes) == 4 * 3
+
+
+def test_smooth_is_a_trailing_mean_ignoring_nan():
+    np.testing.assert_allclose(viz.smooth([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
+    np.testing.assert_allclose(viz.smooth([1, np.nan, 3], 3), [1, 1, 2])
+
+
+def _history(n=40):
+    h = History()
+    rows = np.random.default_rng(0).uniform(0, 1, (n, 7))
+    h.append(rows)
+    h.add_event(20, "mode_collapse", "text")
+    return h
+
+
+def test_plot_history_has_loss_accuracy_and_norm_panels():
+    fig = viz.plot_history(_history(), title="run")
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert labels[:3] == ["loss", "accuracy", "gradient norm"]
+    assert "penalty" in labels  # non-zero penalty gets its own axis
+    assert any(line.get_xdata()[0] == 20 for line in fig.axes[0].lines
+               if line.get_linestyle() == ":")
+
+
+def test_scatter_2d_draws_three_sigma_circles():
+    centres = np.array([[0.0, 2.0], [2.0, 0.0]])
+    fig = viz.scatter_2d(np.zeros((5, 2)), real=np.ones((5, 2)), centres=centres, sigma=0.1)
+    circles = fig.axes[0].patches
+    assert len(circles) == 2 and np.isclose(circles[0].radius, 0.3)
+
+
+def _trainer():
+    g, d = gm.mlp_generator(4, (8,)), gm.mlp_discriminator(hidden=(8,))
+    trainer = GANTrainer(g, d, seed=0, preview_size=16)
+    trainer.history = _history(5)
+    return trainer
+
+
+def test_live_dashboard_falls_back_to_files(tmp_path, capsys):
+    dash = viz.LiveDashboard(out_dir=tmp_path / "live", notebook=False,
+                             centres=np.zeros((1, 2)), sigma=0.1)
+    dash(_trainer())
+    assert (tmp_path / "live" / "samples.png").stat().st_size > 0
+    assert (tmp_path / "live" / "curves.png").stat().st_size > 0
+    assert "pictures updated" in capsys.readouterr().out
+
+
+def test_live_dashboard_updates_widgets_in_place():
+    dash = viz.LiveDashboard(notebook=True)
+    trainer = _trainer()
+    dash(trainer)
+    status, samples, curves = dash._widgets
+    first = samples.value
+    assert first[:4] == b"\x89PNG" and curves.value[:4] == b"\x89PNG"
+    widgets_before = dash._widgets
+    dash(trainer)
+    assert dash._widgets is widgets_before and dash.updates == 2
+    assert "step" in status.value
+    assert not viz.in_notebook()
