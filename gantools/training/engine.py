@@ -29,6 +29,7 @@ global batch.
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import keras
@@ -413,8 +414,10 @@ class GANTrainer:
         checkpoint_every = _positive_int("checkpoint_every", checkpoint_every or every)
         iterator = self._iterator_for(dataset)
         target = self.step + steps
+        # a log file (not a terminal, not a notebook widget) gets a line every 15 s
+        interactive = sys.stderr.isatty() or "ipykernel" in sys.modules
         bar = tqdm(total=steps, disable=not progress, desc="training", unit="step",
-                   dynamic_ncols=True)
+                   dynamic_ncols=True, mininterval=0.1 if interactive else 15.0)
         say = bar.write if progress else print
         try:
             while self.step < target:
