@@ -45,6 +45,7 @@ course: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_metrics.py
 
 clean-venv:
 	rm -rf $(VENV)

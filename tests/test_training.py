@@ -324,3 +324,20 @@ def test_constructed_runs_show_each_pathology_and_a_healthy_run_none(ring):
         g.layers[-1].kernel.assign(tf.zeros_like(g.layers[-1].kernel))
 
     assert "mode_collapse" in _run(ring, 300, g_lr=0.0, setup=collapsed)
+
+
+def test_ctrl_c_is_held_back_until_the_bookkeeping_is_done():
+    import os
+    import signal
+
+    from gantools.training.engine import deferred_interrupt
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("rest of the block")
+    assert done == ["rest of the block"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with deferred_interrupt():  # no signal: nothing raised
+        done.append("again")

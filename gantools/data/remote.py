@@ -65,30 +65,39 @@ class RemoteFile:
         return keras_cache_dir() / self.subdir / self.fname
 
 
-def unavailable(dataset: str, missing: list[Path], origins: list[str], reason: str, instead: str):
+def unavailable(what: str, missing: list[Path], origins: list[str], reason: str,
+                instead: str):
     lines = [
-        f"The {dataset} dataset is not available: {reason}.",
+        f"The {what} is not available: {reason}.",
         "Missing: " + ", ".join(str(p) for p in missing) + ".",
         "On a machine with internet access, download "
         + ", ".join(origins)
         + f" and put the result at the path(s) above (the cache folder is {keras_cache_dir()};"
         " set KERAS_HOME to use another one).",
-        f"To work offline now, use a bundled dataset instead: gantools.data.load({instead!r}).",
+        f"To work offline now, {instead}.",
     ]
     return DataUnavailableError("\n".join(lines))
 
 
-def fetch(dataset: str, files: list[RemoteFile], instead: str) -> list[Path]:
-    """Return the local paths of ``files``, downloading the missing ones if possible."""
+def _bundled(name: str) -> str:
+    return f"use a bundled dataset instead: gantools.data.load({name!r})"
+
+
+def fetch(what: str, files: list[RemoteFile], instead: str) -> list[Path]:
+    """Return the local paths of ``files``, downloading the missing ones if possible.
+
+    ``what`` names the thing in messages ("mnist dataset"); ``instead`` says what to do
+    offline ("use a bundled dataset instead: ...").
+    """
     missing = [f for f in files if not f.local_path().exists()]
     if missing:
         paths = [f.local_path() for f in missing]
         origins = [f.origin for f in missing]
         if offline_requested():
-            raise unavailable(dataset, paths, origins, "GANTOOLS_OFFLINE is set", instead)
+            raise unavailable(what, paths, origins, "GANTOOLS_OFFLINE is set", instead)
         if not _reachable(missing[0].origin):
             raise unavailable(
-                dataset, paths, origins, "it is not in the cache and the network is unreachable",
+                what, paths, origins, "it is not in the cache and the network is unreachable",
                 instead,
             )
         import keras
@@ -101,7 +110,7 @@ def fetch(dataset: str, files: list[RemoteFile], instead: str) -> list[Path]:
                 )
             except Exception as e:  # noqa: BLE001 - any download failure means the same thing
                 raise unavailable(
-                    dataset, [f.local_path()], [f.origin], f"the download failed ({e})", instead
+                    what, [f.local_path()], [f.origin], f"the download failed ({e})", instead
                 ) from e
     return [f.local_path() for f in files]
 
@@ -130,7 +139,7 @@ FASHION_CLASSES = (
 
 def read_mnist(split: str):
     """``(uint8 (n, 28, 28, 1), labels)`` from Keras's ``mnist.npz``."""
-    (path,) = fetch("mnist", MNIST_FILES, instead="digits")
+    (path,) = fetch("mnist dataset", MNIST_FILES, instead=_bundled("digits"))
     key = "train" if split == "train" else "test"
     with np.load(path, allow_pickle=False) as f:
         return f[f"x_{key}"][..., None], f[f"y_{key}"].astype(np.int32)
@@ -143,7 +152,7 @@ def _read_idx(path: Path, offset: int) -> np.ndarray:
 
 def read_fashion_mnist(split: str):
     """``(uint8 (n, 28, 28, 1), labels)`` from the four IDX files."""
-    paths = fetch("fashion_mnist", FASHION_FILES, instead="digits")
+    paths = fetch("fashion_mnist dataset", FASHION_FILES, instead=_bundled("digits"))
     lab, img = (paths[0], paths[1]) if split == "train" else (paths[2], paths[3])
     labels = _read_idx(lab, 8).astype(np.int32)
     images = _read_idx(img, 16).reshape(len(labels), 28, 28, 1)
@@ -202,7 +211,7 @@ def read_cifar_batch(path: Path):
 
 
 def read_cifar10(split: str):
-    (root,) = fetch("cifar10", CIFAR10_FILES, instead="shapes")
+    (root,) = fetch("cifar10 dataset", CIFAR10_FILES, instead=_bundled("shapes"))
     folder = root / "cifar-10-batches-py"
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     parts = [read_cifar_batch(folder / n) for n in names]

@@ -28,8 +28,11 @@ global batch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import keras
@@ -48,6 +51,28 @@ PENALTIES = (None, "gp", "r1")
 
 class TrainingDiverged(FloatingPointError):
     """A loss or gradient norm became NaN or infinite."""
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Hold back Ctrl-C (SIGINT) until the block is done, then raise KeyboardInterrupt.
+
+    A compiled call advances the step counter and the weights together; the Python
+    bookkeeping after it (history rows) must happen too before a checkpoint is taken,
+    or the saved history would miss the step. Only the main thread can handle signals;
+    elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def _positive_int(name, value):
@@ -345,7 +370,7 @@ class GANTrainer:
         manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=2)
         path = manager.save(checkpoint_number=self.step)
         missing = self.step - len(self.history)
-        if missing > 0:  # interrupted between a compiled call and its bookkeeping
+        if missing > 0:  # steps trained outside fit (no metrics recorded): NaN rows
             self.history.append(np.full((missing, len(METRICS)), np.nan))
         self.history.save(directory / "history.json")
         return path
@@ -423,9 +448,10 @@ class GANTrainer:
             while self.step < target:
                 k = self.steps_per_call if target - self.step >= self.steps_per_call else 1
                 before = self.step
-                rows = self._train_function(k)(iterator).numpy()
-                self._check_finite(rows, before + 1, checkpoint_dir)
-                self.history.append(rows)
+                with deferred_interrupt():
+                    rows = self._train_function(k)(iterator).numpy()
+                    self._check_finite(rows, before + 1, checkpoint_dir)
+                    self.history.append(rows)
                 bar.update(k)
                 last = rows[-1]
                 bar.set_postfix(d_loss=f"{last[0]:.3f}", g_loss=f"{last[1]:.3f}",
