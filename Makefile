@@ -5,19 +5,21 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.gantools-installed
-EXTRAS ?= test
+EXTRAS ?= test,course
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-COURSE_STEPS ?= 1500
-COURSE_OUT   ?= runs/course
+DEMO_STEPS ?= 1500
+DEMO_OUT   ?= runs/demo
 
-.PHONY: help venv lint test course bench clean-venv
+.PHONY: help venv lint test course demo lab bench clean-venv
 
 help:
-	@echo "make course   the main job: train the course's DCGAN on the bundled digits"
+	@echo "make course   the main job: student release, executed solutions, autograding self-check"
 	@echo "make test     create .venv if needed, lint, run the whole test suite"
+	@echo "make lab      JupyterLab on the course (students and self-learners)"
+	@echo "make demo     train the course's DCGAN on the bundled digits from the command line"
 	@echo "make lint     ruff on .py and .ipynb files"
 	@echo "make bench    the benchmarks in benchmarks/ (minutes; prints tables)"
 	@echo "make venv     only create/refresh .venv"
@@ -37,10 +39,16 @@ test: lint
 	$(PY) -m pytest
 
 course: $(STAMP)
-	$(PY) -m gantools train --dataset digits --loss non-saturating --steps $(COURSE_STEPS) \
-		--every 250 --out $(COURSE_OUT) $(if $(wildcard $(COURSE_OUT)/checkpoints/checkpoint),--resume,)
+	$(PY) -m gantools.pipeline
+
+demo: $(STAMP)
+	$(PY) -m gantools train --dataset digits --loss non-saturating --steps $(DEMO_STEPS) \
+		--every 250 --out $(DEMO_OUT) $(if $(wildcard $(DEMO_OUT)/checkpoints/checkpoint),--resume,)
 	@echo ""
-	@echo "Pictures of the run: $(COURSE_OUT)/samples.png (samples) and $(COURSE_OUT)/curves.png (curves)"
+	@echo "Pictures of the run: $(DEMO_OUT)/samples.png (samples) and $(DEMO_OUT)/curves.png (curves)"
+
+lab: $(STAMP)
+	cd course && ../$(PY) -m jupyter lab
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py

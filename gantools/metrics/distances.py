@@ -127,14 +127,16 @@ def kid(real_features, fake_features, block_size: int = 1000, seed: int = 0,
         chunk: int = _CHUNK, estimator: str = "unbiased") -> KID:
     """KID with the block estimator (see the module docstring).
 
-    The number of blocks is ⌈max(m, n) / block_size⌉, at most min(m, n) // 2 so that every
-    block holds at least two vectors of each set. With one block the standard error is
-    NaN (there is no spread to measure).
+    The number of blocks is ⌈max(m, n) / block_size⌉, but at least 2 so that there is a
+    spread to measure, and at most min(m, n) // 2 so that every block holds at least two
+    vectors of each set. Only when a set has fewer than 4 vectors is there a single block,
+    and then the standard error is NaN.
     """
     x, y = _check_pair(real_features, fake_features)
     if block_size < 2:
         raise ValueError(f"block_size must be at least 2, got {block_size}.")
-    blocks = max(1, min(-(-max(len(x), len(y)) // block_size), min(len(x), len(y)) // 2))
+    wanted = max(2, -(-max(len(x), len(y)) // block_size))
+    blocks = max(1, min(wanted, min(len(x), len(y)) // 2))
     rng = np.random.default_rng(seed)
     xs = np.array_split(x[rng.permutation(len(x))], blocks)
     ys = np.array_split(y[rng.permutation(len(y))], blocks)

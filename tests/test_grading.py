@@ -1,0 +1,204 @@
+"""gantools.grading: the checks, the attacks they must resist, and the nbgrader plug-ins."""
+
+import keras
+import nbformat
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import gantools.losses as gl
+from gantools.grading import load, nbgrader_ext
+
+
+def good_d_loss(real, fake):
+    return tf.reduce_mean(tf.nn.softplus(-real)) + tf.reduce_mean(tf.nn.softplus(fake))
+
+
+def good_g_loss(fake):
+    return -tf.reduce_mean(tf.nn.softplus(fake))
+
+
+def good_step(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn, latent_dim):
+    batch = tf.shape(real)[0]
+    fake = generator(tf.random.normal((batch, latent_dim)), training=True)
+    with tf.GradientTape() as tape:
+        d_loss = d_loss_fn(discriminator(real), discriminator(fake))
+    d_vars = discriminator.trainable_variables
+    d_opt.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+    with tf.GradientTape() as tape:
+        g_loss = g_loss_fn(discriminator(generator(tf.random.normal((batch, latent_dim)))))
+    g_vars = generator.trainable_variables
+    g_opt.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+    return d_loss, g_loss
+
+
+def mlp(inputs, outputs, activation=None):
+    x = keras.Input((inputs,))
+    h = keras.layers.Dense(16, activation="relu")(x)
+    return keras.Model(x, keras.layers.Dense(outputs, activation=activation)(h))
+
+
+def fails(check, *args, match, **kwargs):
+    with pytest.raises(AssertionError, match=match):
+        check(*args, **kwargs)
+
+
+# --- correct answers pass, visible and hidden ---------------------------------------------
+
+def test_correct_answers_pass_every_check():
+    g = load()
+    for hidden in (False, True):
+        assert g.check_discriminator_loss(good_d_loss, hidden=hidden) is None
+        assert g.check_minimax_generator_loss(good_g_loss, hidden=hidden) is None
+        assert g.check_generator(lambda z, d: mlp(z, d), hidden=hidden) is None
+        assert g.check_discriminator(lambda d: mlp(d, 1), hidden=hidden) is None
+        assert g.check_train_step(good_step, hidden=hidden) is None
+    assert g.check_train_step(tf.function(good_step)) is None
+
+
+# --- the usual mistakes get a hint ---------------------------------------------------------
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda r, f: tf.reduce_sum(tf.nn.softplus(-r)) + tf.reduce_sum(tf.nn.softplus(f)),
+     "summed over the batch"),
+    (lambda r, f: tf.reduce_mean(tf.nn.softplus(r)) + tf.reduce_mean(tf.nn.softplus(-f)),
+     "labels are swapped"),
+    (lambda r, f: keras.losses.BinaryCrossentropy()(tf.ones_like(r), r)
+     + keras.losses.BinaryCrossentropy()(tf.zeros_like(f), f), "from_logits=True"),
+    (lambda r, f: good_d_loss(tf.sigmoid(r), tf.sigmoid(f)), "sigmoid twice"),
+])
+def test_wrong_discriminator_losses_name_the_mistake(wrong, hint):
+    fails(load().check_discriminator_loss, wrong, match=f"expected .* got .*{hint}")
+
+
+def test_hidden_failures_show_no_expected_values():
+    unstable = lambda r, f: (-tf.reduce_mean(tf.math.log(tf.sigmoid(r)))  # noqa: E731
+                             - tf.reduce_mean(tf.math.log(1 - tf.sigmoid(f))))
+    load().check_discriminator_loss(unstable)  # fine on moderate logits
+    with pytest.raises(AssertionError) as info:
+        load().check_discriminator_loss(unstable, hidden=True)
+    assert "numerically stable" in str(info.value) and "expected" not in str(info.value)
+    wrong = lambda r, f: 2 * good_d_loss(r, f)  # noqa: E731
+    with pytest.raises(AssertionError) as info:
+        load().check_discriminator_loss(wrong, hidden=True)
+    assert "hidden case" in str(info.value) and "expected" not in str(info.value)
+
+
+def test_generator_loss_mistakes():
+    g = load()
+    fails(g.check_minimax_generator_loss, lambda f: tf.reduce_mean(tf.nn.softplus(-f)),
+          match="non-saturating")
+    fails(g.check_minimax_generator_loss, lambda f: tf.zeros((3,)), match="one number")
+
+
+def test_model_mistakes():
+    g = load()
+    fails(g.check_discriminator, lambda d: mlp(d, 1, "sigmoid"), match="ends in a sigmoid")
+    fails(g.check_discriminator, lambda d: mlp(d, 2), match=r"expected \(1, 1\)")
+    fails(g.check_generator, lambda z, d: mlp(z, 5), match="expected")
+    fails(g.check_generator, lambda z, d: (_ for _ in ()).throw(NotImplementedError),
+          match="not implemented yet")
+
+
+def test_train_step_mistakes():
+    g = load()
+
+    def updates_both(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn, k):
+        both = discriminator.trainable_variables + generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = generator(tf.random.normal((tf.shape(real)[0], k)))
+            d_loss = d_loss_fn(discriminator(real), discriminator(fake))
+        d_opt.apply_gradients(zip(tape.gradient(d_loss, both), both))
+        return good_step(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn, k)
+
+    fails(g.check_train_step, updates_both, match="exactly one update|other model")
+
+    def gradient_ascent(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn, k):
+        return good_step(real, generator, discriminator, g_opt, d_opt,
+                         lambda r, f: -d_loss_fn(r, f), g_loss_fn, k)
+
+    fails(g.check_train_step, gradient_ascent, match="discriminator update does not follow")
+
+
+# --- attacks -----------------------------------------------------------------------------------
+
+def test_calling_the_reference_under_any_alias_fails():
+    from gantools.losses import discriminator_loss as alias
+
+    g = load()
+    fails(g.check_discriminator_loss, lambda r, f: gl.discriminator_loss(r, f),
+          match="calls the gantools reference discriminator_loss")
+    fails(g.check_discriminator_loss, lambda r, f: alias(r, f), match="gantools reference")
+    fails(g.check_minimax_generator_loss, gl.minimax_generator_loss, match="gantools reference")
+    # the reference works again afterwards
+    np.testing.assert_allclose(float(gl.discriminator_loss(np.zeros(2), np.zeros(2))),
+                               2 * np.log(2), rtol=1e-6)
+
+
+def test_rebinding_the_reference_does_not_fool_the_check(monkeypatch):
+    def wrong(real, fake):
+        return 2 * good_d_loss(real, fake)
+
+    monkeypatch.setattr(gl, "discriminator_loss", wrong)
+    import gantools.losses.adversarial as adversarial
+
+    monkeypatch.setattr(adversarial, "discriminator_loss", wrong)
+    fails(load().check_discriminator_loss, wrong, match="expected")
+
+
+def test_patching_a_grading_helper_does_not_fool_a_fresh_load():
+    patched = load()
+    patched.check_discriminator_loss = lambda *a, **k: None
+    patched._compare = lambda *a, **k: None
+    fails(load().check_discriminator_loss, lambda r, f: 0 * r[0], match="expected")
+
+
+# --- nbgrader plug-ins ------------------------------------------------------------------------
+
+def _cell(source, **meta):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {"schema_version": 3, **meta}
+    return cell
+
+
+@pytest.mark.parametrize("source, found", [
+    ("import gantools.losses as gl\ndef f(r, x):\n    return gl.discriminator_loss(r, x)",
+     "uses gantools"),
+    ("import sys\nsys.modules['gantools.grading'].load = lambda: None", "uses gantools"),
+    ("discriminator_loss.__code__ = other.__code__", "function internals"),
+    ("setattr(tf, 'reduce_mean', lambda x: 0)", "setattr"),
+    ("import builtins\nbuiltins.abs = lambda x: 0", "builtins"),
+])
+def test_tampering_in_answer_cells_fails_every_test(source, found):
+    nb = nbformat.v4.new_notebook(cells=[
+        _cell(source, solution=True, grade=False, grade_id="answer"),
+        _cell("check()", solution=False, grade=True, grade_id="test", points=2),
+        _cell("gantools is fine outside answer cells", solution=False, grade=False),
+    ])
+    out, _ = nbgrader_ext.DetectTampering().preprocess(nb, {})
+    test = out.cells[1]
+    assert test.outputs[0]["output_type"] == "error" and found in test.outputs[0]["evalue"]
+    assert "answer" in test.outputs[0]["evalue"]
+    clean = nbformat.v4.new_notebook(cells=[
+        _cell("def f(x):\n    return tf.reduce_mean(x)", solution=True, grade=False),
+        _cell("import gantools", solution=False, grade=True, points=1)])
+    assert nbgrader_ext.find_tampering(clean) == []
+
+
+def test_feedback_redaction_removes_hidden_tests_and_tracebacks():
+    source = ('"""Check it."""\nload().check(f)\n### BEGIN HIDDEN TESTS\n'
+              'load().check(f, hidden=True)\n### END HIDDEN TESTS')
+    cell = _cell(source, grade=True, solution=False, grade_id="t", points=1)
+    cell.outputs = [
+        nbformat.v4.new_output("error", ename="GradingError",
+                               evalue="f disagrees with the reference on a hidden case",
+                               traceback=["----> 4 load().check(f, hidden=True)", "..."]),
+        nbformat.v4.new_output("stream", name="stderr", text="hidden=True warning"),
+    ]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    out, _ = nbgrader_ext.RedactHiddenTests().preprocess(nb, {})
+    text = nbformat.writes(out)
+    assert "HIDDEN" not in text and "hidden=True" not in text
+    assert out.cells[0].source == '"""Check it."""\nload().check(f)'
+    assert out.cells[0].outputs[0]["traceback"] == [
+        "A test failed. GradingError: f disagrees with the reference on a hidden case"]
