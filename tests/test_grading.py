@@ -24,11 +24,11 @@ def good_step(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn
     with tf.GradientTape() as tape:
         d_loss = d_loss_fn(discriminator(real), discriminator(fake))
     d_vars = discriminator.trainable_variables
-    d_opt.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+    d_opt.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars, strict=True))
     with tf.GradientTape() as tape:
         g_loss = g_loss_fn(discriminator(generator(tf.random.normal((batch, latent_dim)))))
     g_vars = generator.trainable_variables
-    g_opt.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+    g_opt.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars, strict=True))
     return d_loss, g_loss
 
 
@@ -108,7 +108,7 @@ def test_train_step_mistakes():
         with tf.GradientTape() as tape:
             fake = generator(tf.random.normal((tf.shape(real)[0], k)))
             d_loss = d_loss_fn(discriminator(real), discriminator(fake))
-        d_opt.apply_gradients(zip(tape.gradient(d_loss, both), both))
+        d_opt.apply_gradients(zip(tape.gradient(d_loss, both), both, strict=True))
         return good_step(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn, k)
 
     fails(g.check_train_step, updates_both, match="exactly one update|other model")
@@ -161,6 +161,17 @@ def _cell(source, **meta):
     return cell
 
 
+def test_plugins_are_enabled_when_nbconvert_registers_them():
+    """nbconvert silently skips a registered preprocessor whose `enabled` is False."""
+    from nbconvert.exporters import NotebookExporter
+
+    exporter = NotebookExporter()
+    for name in ("DetectTampering", "RedactHiddenTests"):
+        exporter.register_preprocessor(f"gantools.grading.nbgrader_ext.{name}")
+    registered = {type(p).__name__: p.enabled for p in exporter._preprocessors}
+    assert registered["DetectTampering"] and registered["RedactHiddenTests"]
+
+
 @pytest.mark.parametrize("source, found", [
     ("import gantools.losses as gl\ndef f(r, x):\n    return gl.discriminator_loss(r, x)",
      "uses gantools"),
@@ -202,3 +213,14 @@ def test_feedback_redaction_removes_hidden_tests_and_tracebacks():
     assert out.cells[0].source == '"""Check it."""\nload().check(f)'
     assert out.cells[0].outputs[0]["traceback"] == [
         "A test failed. GradingError: f disagrees with the reference on a hidden case"]
+
+
+def test_hidden_model_checks_do_not_reveal_their_sizes():
+    def fixed(latent_dim, data_dim):  # ignores data_dim: passes the visible sizes only
+        return mlp(latent_dim, 2)
+
+    load().check_generator(fixed)
+    with pytest.raises(AssertionError) as info:
+        load().check_generator(fixed, hidden=True)
+    assert "hidden check" in str(info.value)
+    assert not any(ch.isdigit() for ch in str(info.value))

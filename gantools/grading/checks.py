@@ -238,8 +238,25 @@ def _run(model, x, what):
                            f"{type(e).__name__}: {e}") from None
 
 
+@contextlib.contextmanager
+def _hidden_wording(hidden: bool, what: str):
+    """In hidden checks, replace messages that would reveal the hidden sizes."""
+    try:
+        yield
+    except GradingError as e:
+        if hidden and any(ch.isdigit() for ch in str(e)):
+            raise GradingError(f"{what} fails a hidden check with other sizes; make it work "
+                               "for any latent_dim, data_dim and batch size.") from None
+        raise
+
+
 def check_generator(build_generator, hidden: bool = False, seed: int = 0):
     """G = build_generator(latent_dim, data_dim) maps (n, latent_dim) noise to (n, data_dim)."""
+    with _hidden_wording(hidden, "build_generator"):
+        _check_generator(build_generator, hidden, seed)
+
+
+def _check_generator(build_generator, hidden, seed):
     configs = [(4, 2), (8, 2)] if not hidden else [(16, 3), (1, 2)]
     rng = np.random.default_rng(seed + (10 if hidden else 0))
     for latent_dim, data_dim in configs:
@@ -262,6 +279,11 @@ def check_generator(build_generator, hidden: bool = False, seed: int = 0):
 
 def check_discriminator(build_discriminator, hidden: bool = False, seed: int = 0):
     """D = build_discriminator(data_dim) maps (n, data_dim) data to (n, 1) logits."""
+    with _hidden_wording(hidden, "build_discriminator"):
+        _check_discriminator(build_discriminator, hidden, seed)
+
+
+def _check_discriminator(build_discriminator, hidden, seed):
     rng = np.random.default_rng(seed + (20 if hidden else 0))
     for data_dim in ((2,) if not hidden else (3, 1)):
         d = _call_builder(build_discriminator, "build_discriminator", data_dim)
@@ -338,6 +360,24 @@ def _mlp(sizes, seed, name):
     return keras.Model(x, h, name=name)
 
 
+def _copy(sizes, seed, name, values):
+    """A fresh MLP like the one the check built, holding the given (starting) weights."""
+    model = _mlp(sizes, seed, name)
+    for v, value in zip(model.trainable_variables, values, strict=True):
+        v.assign(value)
+    return model
+
+
+def _first_mismatch(expected, variables, update):
+    """The first variable whose applied gradient differs from the expected one, or None."""
+    applied = {id(v): g for g, v in update}
+    for want, v in zip(expected, variables, strict=True):
+        got = applied[id(v)]
+        if got is None or not np.allclose(got, want, rtol=1e-3, atol=1e-5):
+            return v
+    return None
+
+
 def _names(variables):
     return ", ".join(v.path for v in variables)
 
@@ -397,39 +437,32 @@ def check_train_step(train_step, hidden: bool = False, seed: int = 0):
     if not any(np.allclose(x, real) for x in d_inputs) or not fakes:
         raise GradingError("the discriminator must see the real batch and a batch of "
                            "generated data in the D step.")
-    d_ref = _mlp([data_dim, 8, 1], seed + 2, "d_ref")
-    for v, value in zip(d_ref.trainable_variables, d_start, strict=True):
-        v.assign(value)
+    d_ref = _copy([data_dim, 8, 1], seed + 2, "d_ref", d_start)
     with tf.GradientTape() as tape:
         d_loss = _REF.discriminator_loss(d_ref(real), d_ref(fakes[0]))
-    want = tape.gradient(d_loss, d_ref.trainable_variables)
-    got = {id(v): gr for gr, v in d_opt.updates[0]}
-    for w, v in zip(want, d0.trainable_variables, strict=True):
-        if got[id(v)] is None or not np.allclose(got[id(v)], w, rtol=1e-3, atol=1e-5):
-            raise GradingError(
-                "the discriminator update does not follow the gradient of "
-                "d_loss_fn(D(real), D(fake)) at D's weights before the update"
-                + ("" if hidden else f" (variable {v.path})")
-                + ". Compute the D loss inside a GradientTape on D's outputs for the real "
-                "batch and the generated batch, and take its gradient w.r.t. "
-                "discriminator.trainable_variables.")
+    wrong = _first_mismatch(tape.gradient(d_loss, d_ref.trainable_variables),
+                            d0.trainable_variables, d_opt.updates[0])
+    if wrong is not None:
+        raise GradingError(
+            "the discriminator update does not follow the gradient of "
+            "d_loss_fn(D(real), D(fake)) at D's weights before the update"
+            + ("" if hidden else f" (variable {wrong.path})")
+            + ". Compute the D loss inside a GradientTape on D's outputs for the real "
+            "batch and the generated batch, and take its gradient w.r.t. "
+            "discriminator.trainable_variables.")
 
     # G's update: fresh z through G (starting weights) and the updated D
     z = g.calls[-1][0].numpy()
-    g_ref = _mlp([latent_dim, 8, data_dim], seed + 1, "g_ref")
-    for v, value in zip(g_ref.trainable_variables, g_start, strict=True):
-        v.assign(value)
+    g_ref = _copy([latent_dim, 8, data_dim], seed + 1, "g_ref", g_start)
     with tf.GradientTape() as tape:
         g_loss = _REF.minimax_generator_loss(d0(g_ref(z)))
-    want = tape.gradient(g_loss, g_ref.trainable_variables)
-    got = {id(v): gr for gr, v in g_opt.updates[0]}
-    for w, v in zip(want, g0.trainable_variables, strict=True):
-        if got[id(v)] is None or not np.allclose(got[id(v)], w, rtol=1e-3, atol=1e-5):
-            raise GradingError(
-                "the generator update does not follow the gradient of g_loss_fn(D(G(z))) "
-                "through the discriminator after its update. Do the D step first, then "
-                "generate inside a GradientTape and differentiate w.r.t. "
-                "generator.trainable_variables.")
+    if _first_mismatch(tape.gradient(g_loss, g_ref.trainable_variables),
+                       g0.trainable_variables, g_opt.updates[0]) is not None:
+        raise GradingError(
+            "the generator update does not follow the gradient of g_loss_fn(D(G(z))) "
+            "through the discriminator after its update. Do the D step first, then "
+            "generate inside a GradientTape and differentiate w.r.t. "
+            "generator.trainable_variables.")
     if not isinstance(result, tuple | list) or len(result) != 2:
         raise GradingError("train_step should return (d_loss, g_loss).")
     if not np.isclose(float(result[0]), float(d_loss), rtol=1e-4, atol=1e-5) or not np.isclose(

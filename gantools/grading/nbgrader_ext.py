@@ -19,6 +19,7 @@ import re
 
 from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
+from traitlets import Bool
 
 # What an answer cell must not contain, with the reason shown to the student.
 FORBIDDEN = [
@@ -61,6 +62,9 @@ def find_tampering(nb) -> list[str]:
 class DetectTampering(Preprocessor):
     """Fail every test cell of a notebook whose answer cells tamper with the grading."""
 
+    # nbconvert skips preprocessors that are not enabled (its default is False)
+    enabled = Bool(True).tag(config=True)
+
     def preprocess(self, nb, resources):
         found = find_tampering(nb)
         if found:
@@ -91,6 +95,8 @@ def strip_hidden(source: str) -> tuple[str, bool]:
 
 class RedactHiddenTests(Preprocessor):
     """Keep hidden tests and their tracebacks out of the feedback."""
+
+    enabled = Bool(True).tag(config=True)
 
     def preprocess(self, nb, resources):
         for cell in nb.cells:
