@@ -1,8 +1,15 @@
 """gantools: the helper library of the GAN course.
 
-Modules: :mod:`gantools.data` (datasets), :mod:`gantools.models` (DCGAN, conditional
-and 2-D models, minibatch layers, spectral normalization), :mod:`gantools.losses`
-(adversarial losses, penalties, weight clipping, a registry of loss pairs).
+* :mod:`gantools.data` — bundled and downloadable datasets, one ``load()`` entry point;
+* :mod:`gantools.models` — DCGAN, conditional and 2-D models, minibatch layers,
+  spectral normalization;
+* :mod:`gantools.losses` — adversarial losses, penalties, weight clipping, a registry;
+* :mod:`gantools.training` — the GradientTape training loop, EMA, diagnostics;
+* :mod:`gantools.metrics` — KID, FID, feature extractors, coverage;
+* :mod:`gantools.viz` — grids, curves, interpolations, neighbours, live dashboard;
+* :mod:`gantools.grading`, :mod:`gantools.pipeline`, :mod:`gantools.course` — the
+  autograding checks, the course build, and the notebooks' full/short budgets;
+* ``python -m gantools train`` — the command line.
 """
 
 __version__ = "0.1.0"
