@@ -150,6 +150,14 @@ def _check_split(split, valid=SPLITS):
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(valid)}.")
 
 
+def _read(name, split, image_size):
+    """The raw arrays of a split (uint8 or float32 images, or points) and its labels."""
+    d = info(name)
+    _check_split(split)
+    size = check_image_size(image_size, d.default_size) if d.kind == "image" else None
+    return d._reader(split, size)
+
+
 def arrays(name: str, split: str = "train", *, limit: int | None = None, seed: int = 0,
            image_size: int | None = None):
     """The whole split (or its seeded ``limit`` subset) as NumPy arrays.
@@ -157,10 +165,7 @@ def arrays(name: str, split: str = "train", *, limit: int | None = None, seed: i
     Returns ``(x, labels)``: images float32 in [-1, 1] of shape (n, s, s, c), or
     points (n, 2); labels int32 (n,). Rows come in the dataset's fixed order.
     """
-    d = info(name)
-    _check_split(split)
-    size = check_image_size(image_size, d.default_size) if d.kind == "image" else None
-    x, y = d._reader(split, size)
+    x, y = _read(name, split, image_size)
     index = subset_indices(len(x), limit, seed)
     x = x[index]
     x = (x.astype(np.float32) / 127.5 - 1.0) if x.dtype == np.uint8 else np.array(x, np.float32)
@@ -192,10 +197,7 @@ def load(name: str, split: str = "train", batch_size: int = 64, *, limit: int | 
         Offline, a downloadable dataset that is not cached raises
         :class:`DataUnavailableError`; it never falls back to another dataset.
     """
-    d = info(name)
-    _check_split(split)
-    size = check_image_size(image_size, d.default_size) if d.kind == "image" else None
-    x, y = d._reader(split, size)
+    x, y = _read(name, split, image_size)
     return make_dataset(
         x, y, batch_size=batch_size, limit=limit, with_labels=with_labels, seed=seed,
         shuffle=shuffle, drop_remainder=(split == "train") if drop_remainder is None

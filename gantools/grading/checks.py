@@ -49,11 +49,9 @@ def _guarded_functions():
             continue
         for obj in list(vars(module).values()):
             if isinstance(obj, types.FunctionType) and obj.__module__ == modname:
-                yield f"{modname.replace('gantools.', '')}.{obj.__name__}", obj
+                yield obj
             elif isinstance(obj, type) and obj.__module__ == modname:
-                for attr in vars(obj).values():
-                    if isinstance(attr, types.FunctionType):
-                        yield f"{modname}.{obj.__name__}.{attr.__name__}", attr
+                yield from (a for a in vars(obj).values() if isinstance(a, types.FunctionType))
 
 
 def _trap(*args, **kwargs):
@@ -83,7 +81,7 @@ def no_reference_calls(what: str):
         if module is not None:
             vars(module)["_gantools_tripwire"] = tripwire
             modules.append(module)
-    for _, fn in _guarded_functions():
+    for fn in _guarded_functions():
         original = fn.__code__
         if original.co_freevars:
             continue
