@@ -6,9 +6,15 @@ Both train the same DCGAN (gantools.models, batch norm, width 64, batch 64) on t
 in-memory data, side by side in one process. The baseline is written the way the
 keras-io DCGAN example does it: a ``keras.Model`` subclass whose ``train_step`` runs
 one D update on the concatenated real+fake batch and one G update, driven by
-``fit()``. The table gives images per second (real images consumed by D), the ratio
-to the baseline, and model-FLOP utilization: analytic model FLOPs per step / step
-time / the machine's float32 matmul ceiling, measured here with a large tf.matmul.
+``fit()`` (on a CPU-only machine Keras compiles it without XLA, as it does ours).
+
+The loops take turns: each round runs a block of steps of every loop, so a slow spell
+of a shared machine hits them all alike. Every step is timed (the baseline from one
+fit() batch end to the next; gantools per compiled call, divided by its steps), and
+the table reports the median step, its images per second (real images consumed by D),
+the ratio to the baseline (of medians, and of means), and model-FLOP utilization:
+the loop's analytic model FLOPs per step / median step time / the machine's float32
+matmul ceiling, measured here with a large tf.matmul.
 """
 
 from __future__ import annotations
@@ -50,14 +56,15 @@ def forward_flops(model: keras.Model) -> int:
     return int(total)
 
 
-def step_flops(g: keras.Model, d: keras.Model, batch: int) -> int:
+def step_flops(g: keras.Model, d: keras.Model, batch: int, reuse_fakes: bool = False) -> int:
     """FLOPs of one step (one D update, one G update), counting backward as 2× forward.
 
     D update: G forward (no gradient) + D forward and backward on real and on fake.
     G update: G forward and backward + D forward and input-gradient (≈ 2× forward).
+    With ``reuse_fakes`` the G update reuses the D update's G forward pass.
     """
     fg, fd = forward_flops(g), forward_flops(d)
-    return batch * (fg + 2 * 3 * fd + 3 * fg + 2 * fd)
+    return batch * ((0 if reuse_fakes else fg) + 2 * 3 * fd + 3 * fg + 2 * fd)
 
 
 def matmul_ceiling(n: int = 2048, repeats: int = 20) -> float:
@@ -140,55 +147,106 @@ def models(size):
             gm.dcgan_discriminator(size, 3, width=WIDTH))
 
 
-def time_baseline(size: int, steps: int) -> float:
+class StepTimes(keras.callbacks.Callback):
+    """Wall time of every fit() step, from one batch end to the next (fit's own overhead
+    between steps included)."""
+
+    def on_train_begin(self, logs=None):
+        self.ends = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.perf_counter())
+
+
+def baseline_loop(size: int):
+    """A function running ``n`` baseline steps in one fit() call, returning per-step times.
+
+    The first two steps of each call (fit() building its iterator) are left out.
+    """
     g, d = models(size)
     gan = KerasIOGAN(d, g, LATENT)
     gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
                 keras.losses.BinaryCrossentropy(from_logits=True))
     ds = data(size, 1024)
     gan.fit(ds, steps_per_epoch=5, epochs=1, verbose=0)  # trace and warm up
-    start = time.perf_counter()
-    gan.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    return (time.perf_counter() - start) / steps
+    timer = StepTimes()
+
+    def run(n):
+        gan.fit(ds, steps_per_epoch=n + 2, epochs=1, verbose=0, callbacks=[timer])
+        return list(np.diff(timer.ends)[1:])
+
+    return run
 
 
-def time_gantools(size: int, steps: int, steps_per_call: int, ema: bool = True) -> float:
+def gantools_loop(size: int, steps_per_call: int, ema: bool, reuse_fakes: bool):
+    """A function running ``n`` gantools steps, returning per-step times.
+
+    Each compiled call (``steps_per_call`` steps, the unit fit() runs between its Python
+    bookkeeping) is timed and its time divided by its steps.
+    """
     g, d = models(size)
     trainer = GANTrainer(g, d, steps_per_call=steps_per_call, ema_decay=0.999 if ema else None,
-                         diagnose=False)
+                         reuse_fakes=reuse_fakes, diagnose=False)
     ds = data(size, 1024)
     trainer.fit(ds, steps_per_call * 2, progress=False, every=10**9)  # trace and warm up
-    start = time.perf_counter()
-    trainer.fit(ds, steps, progress=False, every=10**9)
-    return (time.perf_counter() - start) / steps
+    iterator = trainer._iterator_for(ds)
+    call = trainer._train_function(steps_per_call)
+
+    def run(n):
+        times = []
+        for _ in range(max(1, n // steps_per_call)):
+            start = time.perf_counter()
+            call(iterator).numpy()
+            times += [(time.perf_counter() - start) / steps_per_call] * steps_per_call
+        return times
+
+    return run
+
+
+LOOPS = [  # name, steps per call, EMA, reuse_fakes
+    ("gantools, 1 step/call", 1, False, False),
+    ("gantools, 10 steps/call", 10, False, False),
+    ("gantools, 1 step/call, EMA", 1, True, False),
+    ("gantools, 10 steps/call, reuse_fakes", 10, False, True),
+    ("gantools, 10 steps/call, reuse_fakes, EMA", 10, True, True),
+]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer steps (noisier)")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (noisier)")
     args = parser.parse_args()
-    steps = {32: 40 if args.quick else 120, 64: 8 if args.quick else 24}
+    # per size: steps per loop per round, rounds
+    plan = {32: (30, 3 if args.quick else 6), 64: (10, 2 if args.quick else 3)}
     ceiling = matmul_ceiling()
     print(f"# {platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}, "
           f"Keras {keras.__version__}, {time.strftime('%Y-%m-%d')}")
     print(f"# float32 matmul ceiling: {ceiling / 1e9:.1f} GFLOP/s (2048×2048 tf.matmul)")
     print(f"# DCGAN width {WIDTH}, batch {BATCH}, 3 channels; one step = one D and one G update")
-    header = f"{'size':>5} {'loop':<34} {'s/step':>8} {'img/s':>8} {'× fit':>6} {'MFU':>6}"
+    print("# the loops take turns, a block of steps each per round; s/step is the median step,")
+    print("# × fit the ratio of medians (and of means); MFU uses the loop's own FLOPs per step")
+    header = (f"{'size':>5} {'loop':<42} {'s/step':>7} {'img/s':>6} {'× fit':>6} "
+              f"{'(mean)':>6} {'MFU':>6}")
     print(header)
     print("-" * len(header))
-    for size in (32, 64):
+    for size, (block, rounds) in plan.items():
         g, d = models(size)
-        flops = step_flops(g, d, BATCH)
-        base = time_baseline(size, steps[size])
-        rows = [("keras-io fit() baseline", base)]
-        rows.append(("gantools, 1 step/call, EMA", time_gantools(size, steps[size], 1)))
-        rows.append(("gantools, 10 steps/call, EMA", time_gantools(size, steps[size], 10)))
-        rows.append(("gantools, 10 steps/call, no EMA",
-                     time_gantools(size, steps[size], 10, ema=False)))
-        for name, t in rows:
-            print(f"{size:>5} {name:<34} {t:>8.4f} {BATCH / t:>8.0f} {base / t:>6.2f} "
+        loops = {"keras-io fit() baseline": (baseline_loop(size), False)}
+        for name, k, ema, reuse in LOOPS:
+            loops[name] = (gantools_loop(size, k, ema, reuse), reuse)
+        times = {name: [] for name in loops}
+        for _ in range(rounds):
+            for name, (run, _) in loops.items():
+                times[name] += run(block)
+        base = times["keras-io fit() baseline"]
+        for name, (_, reuse) in loops.items():
+            t, flops = np.median(times[name]), step_flops(g, d, BATCH, reuse)
+            print(f"{size:>5} {name:<42} {t:>7.4f} {BATCH / t:>6.0f} "
+                  f"{np.median(base) / t:>6.2f} {np.mean(base) / np.mean(times[name]):>6.2f} "
                   f"{flops / t / ceiling:>6.1%}")
-        print(f"{'':>5} model GFLOP per step: {flops / 1e9:.2f}")
+        print(f"{'':>5} model GFLOP per step: {step_flops(g, d, BATCH) / 1e9:.2f} "
+              f"({step_flops(g, d, BATCH, True) / 1e9:.2f} with reuse_fakes); "
+              f"{rounds} rounds of {block} steps per loop")
 
 
 if __name__ == "__main__":

@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="decay of the averaged generator; 0 turns it off (0.999)")
     train.add_argument("--steps-per-call", type=int, default=1,
                        help="steps per compiled call (1)")
+    train.add_argument("--reuse-fakes", action="store_true",
+                       help="the G update reuses the D update's fakes (one G pass fewer)")
     train.add_argument("--seed", type=int, default=0, help="random seed (0)")
     out = t.add_argument_group("output")
     out.add_argument("--out", default="runs/demo", help="output folder (runs/demo)")
@@ -160,7 +162,7 @@ def train(args, prog) -> int:
                          penalty_weight=args.penalty_weight,
                          label_smoothing=args.label_smoothing,
                          ema_decay=args.ema if args.ema > 0 else None, seed=args.seed,
-                         steps_per_call=args.steps_per_call)
+                         steps_per_call=args.steps_per_call, reuse_fakes=args.reuse_fakes)
     if args.resume:
         trainer.restore(ckpt_dir)
         print(f"resumed from step {trainer.step} in {ckpt_dir}")

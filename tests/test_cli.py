@@ -31,7 +31,8 @@ def test_help_documents_the_options():
     out = cli("train", "--help")
     assert out.returncode == 0
     for option in ("--dataset", "--loss", "--steps", "--out", "--resume", "--n-critic",
-                   "--penalty", "--ema", "--seed", "--width", "--depth"):
+                   "--penalty", "--ema", "--seed", "--width", "--depth", "--steps-per-call",
+                   "--reuse-fakes"):
         assert option in out.stdout
 
 
@@ -53,7 +54,7 @@ def test_bad_arguments_exit_2_with_one_line(args, message):
 
 def test_train_writes_pictures_history_and_refuses_to_overwrite(tmp_path):
     out = cli("train", "--dataset", "ring", "--steps", "30", "--every", "10", "--width", "8",
-              "--out", str(tmp_path), "--no-progress")
+              "--out", str(tmp_path), "--no-progress", "--reuse-fakes")
     assert out.returncode == 0, out.stderr
     for name in ("samples.png", "curves.png", "history.json", "generator.keras"):
         assert (tmp_path / name).stat().st_size > 0, name
@@ -107,22 +108,23 @@ MIRRORED = textwrap.dedent("""
     import gantools.data as gd, gantools.models as gm
     from gantools.training import GANTrainer
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
-        g = gm.dcgan_generator(8, 1, latent_dim=8, width=4, num_classes=10)
-        d = gm.dcgan_discriminator(8, 1, width=4, num_classes=10, normalization="spectral")
-    trainer = GANTrainer(g, d, strategy=strategy, penalty="gp", loss="wasserstein",
-                         steps_per_call=2, seed=0)
-    ds = gd.load("digits", batch_size=32, image_size=8, with_labels=True)
-    history = trainer.fit(ds, 5, progress=False, every=5)
-    assert trainer.replicas == 2, trainer.replicas
-    assert trainer.step == 5 and len(history) == 5
-    for key in history.keys():
-        assert np.all(np.isfinite(history[key])), key
-    for model in (g, d, trainer.ema):
-        for v in model.weights:
-            parts = [p.numpy() for p in v.value.values]
-            assert len(parts) == 2 and np.array_equal(parts[0], parts[1]), v.path
-    assert trainer.sample().shape == (64, 8, 8, 1)
+    for reuse_fakes in (False, True):
+        with strategy.scope():
+            g = gm.dcgan_generator(8, 1, latent_dim=8, width=4, num_classes=10)
+            d = gm.dcgan_discriminator(8, 1, width=4, num_classes=10, normalization="spectral")
+        trainer = GANTrainer(g, d, strategy=strategy, penalty="gp", loss="wasserstein",
+                             steps_per_call=2, seed=0, reuse_fakes=reuse_fakes)
+        ds = gd.load("digits", batch_size=32, image_size=8, with_labels=True)
+        history = trainer.fit(ds, 5, progress=False, every=5)
+        assert trainer.replicas == 2, trainer.replicas
+        assert trainer.step == 5 and len(history) == 5
+        for key in history.keys():
+            assert np.all(np.isfinite(history[key])), key
+        for model in (g, d, trainer.ema):
+            for v in model.weights:
+                parts = [p.numpy() for p in v.value.values]
+                assert len(parts) == 2 and np.array_equal(parts[0], parts[1]), v.path
+        assert trainer.sample().shape == (64, 8, 8, 1)
     print("MIRRORED OK", history["d_loss"][-1])
 """)
 

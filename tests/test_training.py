@@ -63,6 +63,62 @@ def test_d_step_changes_only_d_and_g_step_only_g(digits16, d_kwargs):
     assert {v.path for v in g.trainable_variables} <= set(changed(g, g0))
 
 
+def softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def adam(model, grads):
+    """One step of a fresh Adam(2e-4, β1 = 0.5), the trainer's default."""
+    keras.optimizers.Adam(2e-4, beta_1=0.5).apply_gradients(
+        zip(grads, model.trainable_variables, strict=True))
+
+
+@pytest.mark.parametrize("reuse_fakes", [False, True])
+def test_one_step_equals_a_hand_written_step(reuse_fakes):
+    """One training step against the algorithm written out on copies of the models.
+
+    The noise is replayed from a generator seeded like the trainer's: the D update draws
+    z first; the G update draws new noise, or with ``reuse_fakes`` scores the same fakes.
+    """
+    keras.utils.set_random_seed(1)
+    g, d = gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,))
+    g0, d0 = keras.models.clone_model(g), keras.models.clone_model(d)
+    g0.set_weights(g.get_weights())
+    d0.set_weights(d.get_weights())
+    real = np.random.default_rng(0).normal(size=(32, 2)).astype(np.float32)
+    trainer = GANTrainer(g, d, seed=5, ema_decay=None, reuse_fakes=reuse_fakes, diagnose=False)
+    history = trainer.fit(tf.data.Dataset.from_tensors(real), 1, progress=False)
+
+    rng = tf.random.Generator.from_seed(5)
+    z_d = rng.normal([32, 4])
+    z_g = z_d if reuse_fakes else rng.normal([32, 4])
+    fake = g0(z_d).numpy()
+    with tf.GradientTape() as tape:
+        l_real, l_fake = d0(real), d0(fake)
+        d_loss = tf.reduce_mean(tf.nn.softplus(-l_real)) + tf.reduce_mean(tf.nn.softplus(l_fake))
+    adam(d0, tape.gradient(d_loss, d0.trainable_variables))
+    expected_d = softplus(-l_real.numpy()).mean() + softplus(l_fake.numpy()).mean()
+    with tf.GradientTape() as tape:
+        g_loss = tf.reduce_mean(tf.nn.softplus(-d0(g0(z_g))))  # the updated D
+    adam(g0, tape.gradient(g_loss, g0.trainable_variables))
+
+    np.testing.assert_allclose(history["d_loss"][0], expected_d, rtol=1e-5)
+    np.testing.assert_allclose(history["g_loss"][0], g_loss.numpy(), rtol=1e-5)
+    for model, oracle in ((d, d0), (g, g0)):
+        for a, b in zip(model.weights, oracle.weights, strict=True):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_reuse_fakes_with_n_critic_and_a_penalty(ring):
+    g, d = gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,))
+    trainer = GANTrainer(g, d, loss="wasserstein", n_critic=3, penalty="gp", seed=0,
+                         reuse_fakes=True)
+    history = trainer.fit(ring, 4, progress=False)
+    assert int(trainer.d_optimizer.iterations.numpy()) == 12
+    assert int(trainer.g_optimizer.iterations.numpy()) == 4
+    assert np.all(np.isfinite(history["g_loss"])) and np.all(history["penalty"] > 0)
+
+
 def test_n_critic_counts_updates_and_batches(ring):
     g, d = gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,))
     trainer = GANTrainer(g, d, loss="wasserstein", n_critic=3, penalty="gp", seed=0)
@@ -197,6 +253,7 @@ def test_nan_guard_points_to_the_last_good_checkpoint(ring, tmp_path):
     (dict(loss=(lambda r, f: 0.0,)), "pair of callables"),
     (dict(loss="wgan"), "unknown loss"),
     (dict(augment=3), "augment must be callable"),
+    (dict(reuse_fakes="yes"), "reuse_fakes must be True or False"),
 ])
 def test_bad_trainer_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
