@@ -398,3 +398,17 @@ def test_ctrl_c_is_held_back_until_the_bookkeeping_is_done():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with deferred_interrupt():  # no signal: nothing raised
         done.append("again")
+    with pytest.raises(KeyboardInterrupt):  # a safe point inside the block
+        with deferred_interrupt() as check:
+            check()
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("up to the check")
+            check()
+            done.append("never")
+    with pytest.raises(KeyboardInterrupt):  # pressed twice: at once
+        with deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("never")
+    assert done[-1] == "up to the check" and "never" not in done
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -62,24 +62,38 @@ class TrainingDiverged(FloatingPointError):
 
 @contextlib.contextmanager
 def deferred_interrupt():
-    """Hold back Ctrl-C (SIGINT) until the block is done, then raise KeyboardInterrupt.
+    """Hold back Ctrl-C (SIGINT) until a safe point, then raise KeyboardInterrupt.
 
     A compiled call advances the step counter and the weights together; the Python
     bookkeeping after it (history rows) must happen too before a checkpoint is taken,
-    or the saved history would miss the step. Only the main thread can handle signals;
-    elsewhere this does nothing.
+    or the saved history would miss the step. The handler only takes note of the
+    signal; the interrupt is raised where the block calls the yielded ``check()`` (a
+    safe point) or when the block ends. Raising from the handler itself could land in
+    a finalizer (``__del__``) during a checkpoint save, where Python swallows it and
+    the run would go on. A second Ctrl-C stops at once. Only the main thread can handle
+    signals; elsewhere this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield lambda: None
         return
     received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+
+    def handler(signum, frame):
+        if received:
+            raise KeyboardInterrupt  # pressed twice: stop now
+        received.append(signum)
+
+    def check():
+        if received:
+            received.clear()
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
     try:
-        yield
+        yield check
     finally:
         signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
+    check()
 
 
 def _positive_int(name, value):
@@ -484,33 +498,35 @@ class GANTrainer:
         bar = tqdm(total=steps, disable=not progress, desc="training", unit="step",
                    dynamic_ncols=True, mininterval=0.1 if interactive else 15.0)
         say = bar.write if progress else print
-        try:
-            while self.step < target:
-                k = self.steps_per_call if target - self.step >= self.steps_per_call else 1
-                before = self.step
-                with deferred_interrupt():
+        with deferred_interrupt() as interrupted:
+            try:
+                while self.step < target:
+                    k = self.steps_per_call if target - self.step >= self.steps_per_call else 1
+                    before = self.step
                     rows = self._train_function(k)(iterator).numpy()
                     self._check_finite(rows, before + 1, checkpoint_dir)
                     self.history.append(rows)
-                bar.update(k)
-                last = rows[-1]
-                bar.set_postfix(d_loss=f"{last[0]:.3f}", g_loss=f"{last[1]:.3f}",
-                                acc_real=f"{last[2]:.2f}", acc_fake=f"{last[3]:.2f}",
-                                refresh=False)
-                crossed = self.step // every > before // every
-                if crossed or self.step == target:
-                    self._checks(say)
-                    for callback in callbacks:
-                        callback(self)
-                if checkpoint_dir and (self.step // checkpoint_every > before // checkpoint_every
-                                       or self.step == target):
-                    self.save(checkpoint_dir)
-        except KeyboardInterrupt:
-            if checkpoint_dir:
-                path = self.save(checkpoint_dir)
-                say(f"Interrupted at step {self.step}; saved {path}. Resume by restoring "
-                    f"{checkpoint_dir} and calling fit again.")
-            raise
-        finally:
-            bar.close()
+                    bar.update(k)
+                    last = rows[-1]
+                    bar.set_postfix(d_loss=f"{last[0]:.3f}", g_loss=f"{last[1]:.3f}",
+                                    acc_real=f"{last[2]:.2f}", acc_fake=f"{last[3]:.2f}",
+                                    refresh=False)
+                    crossed = self.step // every > before // every
+                    if crossed or self.step == target:
+                        self._checks(say)
+                        for callback in callbacks:
+                            callback(self)
+                    if checkpoint_dir and (
+                            self.step // checkpoint_every > before // checkpoint_every
+                            or self.step == target):
+                        self.save(checkpoint_dir)
+                    interrupted()  # a Ctrl-C since the last step stops here
+            except KeyboardInterrupt:
+                if checkpoint_dir:
+                    path = self.save(checkpoint_dir)
+                    say(f"Interrupted at step {self.step}; saved {path}. Resume by restoring "
+                        f"{checkpoint_dir} and calling fit again.")
+                raise
+            finally:
+                bar.close()
         return self.history
