@@ -34,18 +34,33 @@ c.Execute.kernel_name = "python3"
 c.LimitOutput.max_lines = 500
 c.LimitOutput.max_traceback = 60
 
-# Autograde: after executing a submission, fail its tests if an answer cell tampers with
-# gantools or the grading code (checked here, outside the student's kernel).
+# Autograde (see gantools.grading.nbgrader_ext): student-written cells are checked by the
+# grading policy before they run; the notebook runs in a bubblewrap sandbox with limits on
+# the whole submission; displayed values never earn credit; faults and violations flag the
+# notebook for manual grading and are listed in <notebook>.grading.json beside it.
 c.Autograde.autograde_preprocessors = [
-    "nbgrader.preprocessors.Execute",
-    "gantools.grading.nbgrader_ext.DetectTampering",
+    "gantools.grading.nbgrader_ext.EnforcePolicy",
+    "gantools.grading.execute.SandboxedExecute",
+    "gantools.grading.nbgrader_ext.ScoreStrictly",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
+    "gantools.grading.nbgrader_ext.FlagForManualGrading",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+c.SandboxedExecute.timeout = CELL_TIMEOUT
+c.SandboxedExecute.interrupt_on_timeout = True
+c.SandboxedExecute.kernel_name = "python3"
+c.SandboxedExecute.submission_timeout = int(
+    os.environ.get("GANCOURSE_SUBMISSION_TIMEOUT", str(3 * CELL_TIMEOUT)))
+c.SandboxedExecute.max_output_bytes = 5_000_000
+# The sandbox hides the course folder (gradebook, source/ with hidden tests, other
+# students) from the kernel; only a private copy of the submission's folder is visible.
+# The executed solutions beside the course folder are hidden too.
+os.environ.setdefault("GANTOOLS_SANDBOX_HIDE", os.pathsep.join(
+    str(p) for p in (HERE, HERE.parent / "solutions") if p.is_dir()))
 
 # Feedback: nbgrader would show hidden tests to students (issues 917, 1363); strip them
 # and their tracebacks before rendering.

@@ -7,7 +7,12 @@ import pytest
 import tensorflow as tf
 
 import gantools.losses as gl
-from gantools.grading import load, nbgrader_ext
+from gantools.grading import nbgrader_ext
+from gantools.grading import load as load_checks
+
+
+def load():
+    return load_checks("01_basic_gan")
 
 
 def good_d_loss(real, fake):
@@ -166,34 +171,13 @@ def test_plugins_are_enabled_when_nbconvert_registers_them():
     from nbconvert.exporters import NotebookExporter
 
     exporter = NotebookExporter()
-    for name in ("DetectTampering", "RedactHiddenTests"):
-        exporter.register_preprocessor(f"gantools.grading.nbgrader_ext.{name}")
+    names = ("nbgrader_ext.EnforcePolicy", "nbgrader_ext.ScoreStrictly",
+             "nbgrader_ext.FlagForManualGrading", "nbgrader_ext.RedactHiddenTests",
+             "execute.SandboxedExecute")
+    for name in names:
+        exporter.register_preprocessor(f"gantools.grading.{name}")
     registered = {type(p).__name__: p.enabled for p in exporter._preprocessors}
-    assert registered["DetectTampering"] and registered["RedactHiddenTests"]
-
-
-@pytest.mark.parametrize("source, found", [
-    ("import gantools.losses as gl\ndef f(r, x):\n    return gl.discriminator_loss(r, x)",
-     "uses gantools"),
-    ("import sys\nsys.modules['gantools.grading'].load = lambda: None", "uses gantools"),
-    ("discriminator_loss.__code__ = other.__code__", "function internals"),
-    ("setattr(tf, 'reduce_mean', lambda x: 0)", "setattr"),
-    ("import builtins\nbuiltins.abs = lambda x: 0", "builtins"),
-])
-def test_tampering_in_answer_cells_fails_every_test(source, found):
-    nb = nbformat.v4.new_notebook(cells=[
-        _cell(source, solution=True, grade=False, grade_id="answer"),
-        _cell("check()", solution=False, grade=True, grade_id="test", points=2),
-        _cell("gantools is fine outside answer cells", solution=False, grade=False),
-    ])
-    out, _ = nbgrader_ext.DetectTampering().preprocess(nb, {})
-    test = out.cells[1]
-    assert test.outputs[0]["output_type"] == "error" and found in test.outputs[0]["evalue"]
-    assert "answer" in test.outputs[0]["evalue"]
-    clean = nbformat.v4.new_notebook(cells=[
-        _cell("def f(x):\n    return tf.reduce_mean(x)", solution=True, grade=False),
-        _cell("import gantools", solution=False, grade=True, points=1)])
-    assert nbgrader_ext.find_tampering(clean) == []
+    assert all(registered[n.split(".")[1]] for n in names), registered
 
 
 def test_feedback_redaction_removes_hidden_tests_and_tracebacks():

@@ -1,26 +1,83 @@
-"""Autograding support: the checks that test cells call, and nbgrader plug-ins.
+"""Autograding: the checks that test cells call, the policy on student code, nbgrader plug-ins.
 
-A test cell gets the checks with::
+A test cell gets the checks of its notebook with::
 
     from gantools.grading import load
-    load().check_discriminator_loss(discriminator_loss)
+    load("01_basic_gan").check_discriminator_loss(discriminator_loss)
 
-:func:`load` compiles ``gantools/grading/checks.py`` afresh from disk on every call, so
-patches a notebook makes to an imported copy of gantools (a rebound reference, a
-replaced helper) cannot change what the checks expect. The nbgrader plug-ins in
-:mod:`gantools.grading.nbgrader_ext` flag answer cells that tamper with gantools at
-autograde time and keep hidden tests out of the feedback.
+:func:`load` compiles ``gantools/grading/harness.py`` and the notebook's checks module
+``gantools/grading/checks/nb<assignment>.py`` afresh from their source files on every
+call (never from ``__pycache__``), into a private package that ``sys.modules`` holds only
+while they load. Patches a notebook makes to an imported copy of gantools (a rebound
+reference, a replaced helper) therefore cannot change what the checks expect.
+
+The rest of the package runs in nbgrader's own process, where student code cannot reach:
+:mod:`gantools.grading.policy` (the rules for code students write),
+:mod:`gantools.grading.nbgrader_ext` (the autograde and feedback plug-ins) and
+:mod:`gantools.grading.sandbox` (the kernel's bubblewrap sandbox).
 """
 
-import importlib.util
+from __future__ import annotations
+
+import itertools
+import sys
+import types
 from pathlib import Path
 
-_CHECKS = Path(__file__).resolve().parent / "checks.py"
+HERE = Path(__file__).resolve().parent
+CHECKS = HERE / "checks"
+_counter = itertools.count()
 
 
-def load():
-    """A fresh copy of :mod:`gantools.grading.checks`, compiled from disk."""
-    spec = importlib.util.spec_from_file_location("_gantools_grading_checks", _CHECKS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def checks_file(assignment: str) -> Path:
+    """The checks module of an assignment: ``checks/nb<assignment>.py``."""
+    return CHECKS / f"nb{assignment}.py"
+
+
+def assignments_with_checks() -> list[str]:
+    return sorted(p.stem[2:] for p in CHECKS.glob("nb*.py"))
+
+
+def _module(name: str, path: Path | None, package: bool = False) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__package__ = name if package else name.rpartition(".")[0]
+    if package:
+        module.__path__ = [str(path)]
+    elif path is not None:
+        module.__file__ = str(path)
     return module
+
+
+def _exec(module: types.ModuleType, path: Path) -> None:
+    exec(compile(path.read_bytes(), str(path), "exec"), vars(module))  # noqa: S102
+
+
+def load(assignment: str) -> types.ModuleType:
+    """A fresh copy of the checks of ``assignment`` (e.g. ``"01_basic_gan"``).
+
+    Relative imports inside the checks module (``from ..harness import ...``) resolve to
+    the fresh harness loaded alongside it.
+    """
+    path = checks_file(assignment)
+    if not path.is_file():
+        known = ", ".join(assignments_with_checks()) or "none"
+        raise LookupError(f"no checks for assignment {assignment!r} (expected {path}); "
+                          f"assignments with checks: {known}")
+    root = f"_gantools_grading_{next(_counter)}"
+    modules = {
+        root: _module(root, HERE, package=True),
+        f"{root}.checks": _module(f"{root}.checks", CHECKS, package=True),
+        f"{root}.harness": _module(f"{root}.harness", HERE / "harness.py"),
+    }
+    checks = _module(f"{root}.checks.{path.stem}", path)
+    modules[checks.__name__] = checks
+    modules[root].checks = modules[f"{root}.checks"]
+    modules[root].harness = modules[f"{root}.harness"]
+    sys.modules.update(modules)
+    try:
+        _exec(modules[f"{root}.harness"], HERE / "harness.py")
+        _exec(checks, path)
+    finally:
+        for name in modules:
+            sys.modules.pop(name, None)
+    return checks

@@ -1,34 +1,37 @@
-"""nbgrader plug-ins used by ``course/nbgrader_config.py``.
+"""nbgrader plug-ins used by ``course/nbgrader_config.py``. They run in nbgrader's process.
 
-:class:`DetectTampering` runs at autograde time, after the notebook was executed and
-before the grades are saved, in the grader's own process where a student's code cannot
-reach it. An answer cell that imports or touches gantools, patches functions
-(``__code__``, ``setattr``, ``sys.modules``, ``builtins``) or calls the grading code
-makes every test cell of the notebook fail, with a message naming the cell and what was
-found. Answer cells are written with TensorFlow and Keras alone.
+Autograde runs, per notebook: nbgrader's sanitizing (its own locked cells restored from
+the gradebook), then
 
-:class:`RedactHiddenTests` runs when feedback is generated: it deletes hidden-test
-regions from the test cells (nbgrader would otherwise show them to the student) and
-replaces the tracebacks of those cells by the one-line message of the failed check,
-which never contains expected values.
+1. :class:`EnforcePolicy`: every code cell that is not one of the release's own locked
+   cells is checked by :mod:`gantools.grading.policy`; a cell that breaks it is not run;
+2. :class:`gantools.grading.execute.SandboxedExecute`: the notebook runs in a sandboxed
+   kernel, with submission-wide limits, surviving faults;
+3. :class:`ScoreStrictly`: a displayed value in a test cell earns nothing (nbgrader would
+   read the first one as a partial grade), a test cell with an error scores 0, and every
+   test cell at or after the first violation or fault gets an error naming it;
+4. nbgrader's ``SaveAutoGrades``, then :class:`FlagForManualGrading`: the affected
+   grades are marked as needing manual grading, and ``<notebook>.grading.json`` next to
+   the graded notebook lists each violation (cell, line, rule) and fault (cell, reason).
+
+:class:`RedactHiddenTests` runs when feedback is generated: it deletes hidden-test regions
+from the test cells (nbgrader would otherwise show them to the student) and replaces the
+tracebacks of those cells by the one-line message of the failed check, which never
+contains expected values.
 """
 
 from __future__ import annotations
 
-import re
+import json
+from pathlib import Path
 
 from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
 from traitlets import Bool
 
-# What an answer cell must not contain, with the reason shown to the student.
-FORBIDDEN = [
-    (re.compile(r"\bgantools\b"), "uses gantools (answers are written with TensorFlow/Keras)"),
-    (re.compile(r"__code__|__globals__|__builtins__"), "rewrites function internals"),
-    (re.compile(r"\bsetattr\s*\(|\bdelattr\s*\("), "changes attributes with setattr/delattr"),
-    (re.compile(r"\bsys\s*\.\s*modules\b"), "edits sys.modules"),
-    (re.compile(r"\bimport\s+builtins\b|\bimportlib\b"), "reaches for builtins or importlib"),
-]
+from .execute import cell_label, error_output, state
+from .policy import ANSWER, EXTRA, check_cell
+
 HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 
 
@@ -45,36 +48,123 @@ def is_test(cell) -> bool:
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
-def find_tampering(nb) -> list[str]:
-    """Descriptions of forbidden code found in the notebook's answer cells."""
+def trusted_sources(resources) -> dict[str, str]:
+    """The release's locked code cells, ``{grade_id: source}``, from the gradebook."""
+    if "gantools_trusted" in resources:  # given directly (tests, tools without a gradebook)
+        return resources["gantools_trusted"]
+    from nbgrader.api import Gradebook
+
+    info = resources["nbgrader"]
+    with Gradebook(info["db_url"]) as gb:
+        notebook = gb.find_notebook(info["notebook"], info["assignment"])
+        return {c.name: c.source for c in notebook.source_cells
+                if c.locked and c.cell_type == "code"}
+
+
+def policy_violations(nb, trusted: dict[str, str]) -> list[dict]:
+    """Violations of every code cell that is not a trusted locked cell, in cell order."""
     found = []
-    for cell in nb.cells:
-        if not is_answer(cell):
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
             continue
-        for pattern, reason in FORBIDDEN:
-            match = pattern.search(cell.source)
-            if match:
-                cell_id = _nbgrader(cell).get("grade_id", "?")
-                found.append(f"answer cell '{cell_id}' {reason} ({match.group(0)!r})")
+        meta = _nbgrader(cell)
+        gid = meta.get("grade_id")
+        if (meta.get("locked") and not meta.get("solution") and gid in trusted
+                and trusted[gid] == cell.source):
+            continue
+        kind = ANSWER if meta.get("solution") else EXTRA
+        for v in check_cell(cell.source, kind):
+            found.append({"cell_index": index, "cell": cell_label(nb, index), "kind": kind,
+                          "line": v.line, "rule": v.rule, "detail": v.detail})
     return found
 
 
-class DetectTampering(Preprocessor):
-    """Fail every test cell of a notebook whose answer cells tamper with the grading."""
+def affected_from(notes) -> int | None:
+    """Index of the first cell with a violation or fault (None: the notebook is clean)."""
+    indices = [v["cell_index"] for v in notes["violations"]]
+    indices += [0 if f["cell_index"] is None else f["cell_index"] for f in notes["faults"]]
+    return min(indices) if indices else None
 
-    # nbconvert skips preprocessors that are not enabled (its default is False)
+
+def _summary(notes) -> str:
+    parts = [f"{v['cell']} line {v['line']}: {v['detail']} [{v['rule']}]"
+             for v in notes["violations"]]
+    parts += [f"{f['cell']}: {f['reason']}" for f in notes["faults"]]
+    return "; ".join(parts)
+
+
+class EnforcePolicy(Preprocessor):
+    """Check student-written cells against the policy; mark breaking cells as not to run."""
+
     enabled = Bool(True).tag(config=True)
 
     def preprocess(self, nb, resources):
-        found = find_tampering(nb)
-        if found:
-            message = ("Tests not run: " + "; ".join(found) + ". Write the answers with "
-                       "TensorFlow/Keras only and leave gantools and the grading code alone.")
-            for cell in nb.cells:
-                if is_test(cell):
-                    cell.outputs = [new_output("error", ename="TamperingDetected",
-                                               evalue=message, traceback=[message])]
-            self.log.warning("%s", message)
+        notes = state(resources)
+        notes["violations"] = policy_violations(nb, trusted_sources(resources))
+        for v in notes["violations"]:
+            notes["skip"].setdefault(v["cell_index"], (
+                f"not run: {v['cell']} breaks the grading policy at line {v['line']}: "
+                f"{v['detail']} [{v['rule']}]. The notebook is flagged for manual grading."))
+            self.log.warning("Policy violation in %s, line %d: %s [%s]", v["cell"],
+                             v["line"], v["detail"], v["rule"])
+        return nb, resources
+
+
+class ScoreStrictly(Preprocessor):
+    """Only a clean test cell earns its points."""
+
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        notes = state(resources)
+        first = affected_from(notes)
+        for index, cell in enumerate(nb.cells):
+            if not is_test(cell):
+                continue
+            outputs = []
+            for out in cell.outputs:
+                if out.get("output_type") == "execute_result":  # shown, never a grade
+                    out = new_output("display_data", data=out.get("data", {}),
+                                     metadata=out.get("metadata", {}))
+                outputs.append(out)
+            if first is not None and index >= first:
+                outputs.insert(0, error_output(
+                    "NotCredited", "no credit: this test runs after code that broke the "
+                    "grading policy or faulted; flagged for manual grading. " + _summary(notes)))
+            cell.outputs = outputs
+        return nb, resources
+
+
+class FlagForManualGrading(Preprocessor):
+    """Mark affected grades as needing manual grading and write the notebook's report."""
+
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        notes = state(resources)
+        first = affected_from(notes)
+        affected = [_nbgrader(c)["grade_id"] for i, c in enumerate(nb.cells)
+                    if is_test(c) and first is not None and i >= first]
+        info = resources.get("nbgrader", {})
+        if affected and "db_url" in info:
+            from nbgrader.api import Gradebook
+
+            with Gradebook(info["db_url"]) as gb:
+                for gid in affected:
+                    grade = gb.find_grade(gid, info["notebook"], info["assignment"],
+                                          info["student"])
+                    grade.needs_manual_grade = True
+                gb.db.commit()
+        report = {"flagged": first is not None, "affected_tests": affected,
+                  "violations": notes["violations"], "faults": notes["faults"]}
+        folder = resources.get("metadata", {}).get("path")
+        if folder and "notebook" in info:
+            path = Path(folder) / f"{info['notebook']}.grading.json"
+            path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+        if first is not None:
+            self.log.warning("FLAGGED for manual grading (%s): %s", ", ".join(affected),
+                             _summary(notes))
+        resources["gantools_report"] = report
         return nb, resources
 
 

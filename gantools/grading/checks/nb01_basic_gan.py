@@ -1,0 +1,253 @@
+"""Checks of notebook 01 (the basic GAN). Test cells call them through
+``gantools.grading.load("01_basic_gan")``, which compiles this file afresh from disk.
+
+Expected values come from a private copy of ``gantools/losses/adversarial.py``; while a
+student's function runs, every gantools function is booby-trapped (see
+:mod:`gantools.grading.harness`). Messages of hidden checks never show expected values.
+Only the ``check_*`` functions are public: the harness is reached as ``_h``, a private
+name that the answer-cell policy keeps student code away from.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from .. import harness as _h
+
+_STABLE = (" Use the numerically stable logits form (tf.nn.sigmoid_cross_entropy_with_logits "
+           "or softplus) rather than log(sigmoid(...)).")
+
+
+def _losses():
+    return _h.reference("losses/adversarial.py")
+
+
+def _bce_cases(seed, hidden):
+    shapes = [(8,), (32, 1), (5, 1)] if not hidden else [(1,), (257,), (64, 1)]
+    cases = []
+    for i, shape in enumerate(shapes):
+        real = _h.random_logits(seed + i, shape, shift=1.0)
+        fake = _h.random_logits(seed + 100 + i, shape, shift=-1.0)
+        cases.append((f"random logits of shape {shape}", (real, fake)))
+    if hidden:
+        big = np.array([40.0, -40.0, 90.0], np.float32)
+        cases.append(("very large logits (numerical stability)", (big, -big)))
+    return cases
+
+
+def _softplus(x):
+    return tf.nn.softplus(tf.cast(x, tf.float32))
+
+
+def _d_loss_mistakes():
+    mean = tf.reduce_mean
+
+    def probs_bce(real, fake):  # logits read as probabilities (missing from_logits)
+        bce = tf.keras.losses.BinaryCrossentropy(from_logits=False)
+        return bce(tf.ones_like(real), real) + bce(tf.zeros_like(fake), fake)
+
+    return [
+        ("you summed over the batch; average instead (tf.reduce_mean).",
+         lambda r, f: tf.reduce_sum(_softplus(-r)) + tf.reduce_sum(_softplus(f))),
+        ("the labels are swapped: real images get label 1 and fakes 0.",
+         lambda r, f: mean(_softplus(r)) + mean(_softplus(-f))),
+        ("the loss reads logits as probabilities: use from_logits=True or the logits form.",
+         probs_bce),
+        ("sigmoid is applied before a loss that expects logits (sigmoid twice).",
+         lambda r, f: mean(_softplus(-tf.sigmoid(r))) + mean(_softplus(tf.sigmoid(f)))),
+        ("only the real half: add the loss on the fake batch too.",
+         lambda r, f: mean(_softplus(-r))),
+        ("the two halves are averaged; the course adds them (E_real + E_fake).",
+         lambda r, f: 0.5 * (mean(_softplus(-r)) + mean(_softplus(f)))),
+    ]
+
+
+def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0):
+    """D loss = E BCE(1, l_real) + E BCE(0, l_fake), on logits."""
+    __tracebackhide__ = True
+    _h.compare("discriminator_loss", fn, _losses().discriminator_loss,
+            _bce_cases(seed + (1000 if hidden else 0), hidden), _d_loss_mistakes(), hidden,
+            nonfinite_hint=_STABLE)
+    _h.passed("discriminator_loss agrees with the reference"
+           + (" on the hidden cases." if hidden else "."))
+
+
+def check_minimax_generator_loss(fn, hidden: bool = False, seed: int = 0):
+    """G loss (minimax, minimized) = E log(1 - σ(l_fake)) = -E softplus(l_fake)."""
+    __tracebackhide__ = True
+    cases = [(c, (args[1],)) for c, args in _bce_cases(seed + (2000 if hidden else 0), hidden)]
+    mean = tf.reduce_mean
+    mistakes = [
+        ("this is the non-saturating loss -E log σ(l); the exercise asks for the original "
+         "minimax loss E log(1 - σ(l)).", lambda f: mean(_softplus(-f))),
+        ("the sign is flipped: G minimizes E log(1 - D(G(z))), which is -E softplus(l).",
+         lambda f: mean(_softplus(f))),
+        ("you summed over the batch; average instead.", lambda f: -tf.reduce_sum(_softplus(f))),
+        ("sigmoid applied to logits before a logits formula (sigmoid twice).",
+         lambda f: -mean(_softplus(tf.sigmoid(f)))),
+    ]
+    _h.compare("generator_loss", fn, _losses().minimax_generator_loss, cases, mistakes, hidden,
+            nonfinite_hint=_STABLE)
+    _h.passed("generator_loss agrees with the reference" + (" on the hidden cases." if hidden
+                                                         else "."))
+
+
+# --- models ------------------------------------------------------------------------------
+
+def _build(builder, what, *args):
+    __tracebackhide__ = True
+    with _h.student_code(what):
+        return builder(*args)
+
+
+def _run(model, x, what):
+    __tracebackhide__ = True
+    with _h.student_code(what):
+        return np.asarray(model(tf.constant(x), training=False))
+
+
+def check_generator(build_generator, hidden: bool = False, seed: int = 0):
+    """G = build_generator(latent_dim, data_dim) maps (n, latent_dim) noise to (n, data_dim)."""
+    __tracebackhide__ = True
+    with _h.hidden_wording(hidden, "build_generator"):
+        _check_generator(build_generator, hidden, seed)
+    _h.passed("build_generator builds a generator of the right shapes"
+           + (" for the hidden sizes." if hidden else "."))
+
+
+def _check_generator(build_generator, hidden, seed):
+    __tracebackhide__ = True
+    configs = [(4, 2), (8, 2)] if not hidden else [(16, 3), (1, 2)]
+    rng = np.random.default_rng(seed + (10 if hidden else 0))
+    for latent_dim, data_dim in configs:
+        g = _build(build_generator, "build_generator", latent_dim, data_dim)
+        if not getattr(g, "trainable_variables", None):
+            raise _h.GradingError("build_generator must return a Keras model with trainable "
+                               "weights.")
+        for n in (1, 7, 64):
+            out = _run(g, rng.standard_normal((n, latent_dim)).astype(np.float32),
+                       "the generator")
+            if out.shape != (n, data_dim):
+                raise _h.GradingError(f"build_generator({latent_dim}, {data_dim}) maps noise of "
+                                   f"shape ({n}, {latent_dim}) to {out.shape}; expected "
+                                   f"({n}, {data_dim}).")
+        out = _run(g, rng.standard_normal((32, latent_dim)).astype(np.float32), "the generator")
+        if np.allclose(out, out[:1], atol=1e-6):
+            raise _h.GradingError("the generator gives the same output for every z: does it use "
+                               "its input?")
+
+
+def check_discriminator(build_discriminator, hidden: bool = False, seed: int = 0):
+    """D = build_discriminator(data_dim) maps (n, data_dim) data to (n, 1) logits."""
+    __tracebackhide__ = True
+    with _h.hidden_wording(hidden, "build_discriminator"):
+        _check_discriminator(build_discriminator, hidden, seed)
+    _h.passed("build_discriminator returns one logit per example"
+           + (" for the hidden sizes." if hidden else "."))
+
+
+def _check_discriminator(build_discriminator, hidden, seed):
+    __tracebackhide__ = True
+    rng = np.random.default_rng(seed + (20 if hidden else 0))
+    for data_dim in ((2,) if not hidden else (3, 1)):
+        d = _build(build_discriminator, "build_discriminator", data_dim)
+        if not getattr(d, "trainable_variables", None):
+            raise _h.GradingError("build_discriminator must return a Keras model with trainable "
+                               "weights.")
+        for n in (1, 9, 64):
+            out = _run(d, rng.standard_normal((n, data_dim)).astype(np.float32),
+                       "the discriminator")
+            if out.shape != (n, 1):
+                raise _h.GradingError(f"build_discriminator({data_dim}) maps data of shape "
+                                   f"({n}, {data_dim}) to {out.shape}; expected ({n}, 1): one "
+                                   "logit per example.")
+        far = _run(d, (rng.standard_normal((256, data_dim)) * 1000).astype(np.float32),
+                   "the discriminator")
+        if far.min() >= 0.0 and far.max() <= 1.0:
+            raise _h.GradingError("the discriminator's outputs stay in [0, 1] even for extreme "
+                               "inputs: it ends in a sigmoid. Return logits (a Dense(1) "
+                               "layer without activation); the losses apply the sigmoid.")
+
+
+# --- the training step ----------------------------------------------------------------------
+
+def check_train_step(train_step, hidden: bool = False, seed: int = 0):
+    """One alternating step: a D update on real and fake, then a G update on fresh fakes.
+
+    The models and optimizers are wrapped so the check sees every batch and every update.
+    It then recomputes, with the reference losses, the gradients each update should have
+    applied (D's at D's starting weights; G's through the updated D) and compares: the
+    right variables, the right loss, the right direction.
+    """
+    __tracebackhide__ = True
+    losses = _losses()
+    latent_dim, data_dim, batch = (3, 2, 16) if not hidden else (5, 3, 9)
+    g0 = _h.mlp([latent_dim, 8, data_dim], seed + 1, "generator")
+    d0 = _h.mlp([data_dim, 8, 1], seed + 2, "discriminator")
+    g_start = [v.numpy().copy() for v in g0.trainable_variables]
+    d_start = [v.numpy().copy() for v in d0.trainable_variables]
+    g, d = _h.Recorder(g0), _h.Recorder(d0)
+    g_opt, d_opt = _h.RecordingOptimizer(0.1), _h.RecordingOptimizer(0.1)
+    real = np.random.default_rng(seed + 3).standard_normal((batch, data_dim)).astype(np.float32)
+    with _h.student_code("train_step"):
+        result = train_step(tf.constant(real), g, d, g_opt, d_opt, losses.discriminator_loss,
+                            losses.minimax_generator_loss, latent_dim)
+        returned = ([float(x) for x in result]
+                    if isinstance(result, tuple | list) and len(result) == 2 else None)
+
+    d_ids = {id(v) for v in d0.trainable_variables}
+    g_ids = {id(v) for v in g0.trainable_variables}
+    for opt, ids, model, other in ((d_opt, d_ids, "discriminator", g_ids),
+                                   (g_opt, g_ids, "generator", d_ids)):
+        who = "d_optimizer" if model == "discriminator" else "g_optimizer"
+        if len(opt._updates) != 1:
+            raise _h.GradingError(f"{who} should apply exactly one update per train_step, it "
+                               f"applied {len(opt._updates)}.")
+        touched = {id(v) for _, v in opt._updates[0]}
+        if touched & other:
+            wrong = [v for _, v in opt._updates[0] if id(v) in other]
+            raise _h.GradingError(f"{who} updated variables of the other model "
+                                  f"({_h.names(wrong)}): the {model} step must change only "
+                                  f"the {model}'s variables.")
+        if touched != ids:
+            raise _h.GradingError(f"{who} must update all of the {model}'s trainable variables "
+                               "(pass model.trainable_variables).")
+
+    # D's update: gradients at D's starting weights, on the real batch and the fake batch
+    d_inputs = [x.numpy() for x, _ in d._calls]
+    fakes = [x for x in d_inputs if x.shape == real.shape and not np.allclose(x, real)]
+    if not any(np.allclose(x, real) for x in d_inputs if x.shape == real.shape) or not fakes:
+        raise _h.GradingError("the discriminator must see the real batch and a batch of "
+                           "generated data in the D step.")
+    d_ref = _h.copy_mlp([data_dim, 8, 1], seed + 2, "d_ref", d_start)
+    with tf.GradientTape() as tape:
+        d_loss = losses.discriminator_loss(d_ref(real), d_ref(fakes[0]))
+    wrong = _h.first_mismatch(tape.gradient(d_loss, d_ref.trainable_variables),
+                           d0.trainable_variables, d_opt._updates[0])
+    if wrong is not None:
+        raise _h.GradingError(
+            "the discriminator update does not follow the gradient of "
+            "d_loss_fn(D(real), D(fake)) at D's weights before the update"
+            + ("" if hidden else f" (variable {wrong.path})")
+            + ". Compute the D loss inside a GradientTape on D's outputs for the real "
+            "batch and the generated batch, and take its gradient w.r.t. "
+            "discriminator.trainable_variables.")
+
+    # G's update: fresh z through G (starting weights) and the updated D
+    z = g._calls[-1][0].numpy()
+    g_ref = _h.copy_mlp([latent_dim, 8, data_dim], seed + 1, "g_ref", g_start)
+    with tf.GradientTape() as tape:
+        g_loss = losses.minimax_generator_loss(d0(g_ref(z)))
+    if _h.first_mismatch(tape.gradient(g_loss, g_ref.trainable_variables),
+                      g0.trainable_variables, g_opt._updates[0]) is not None:
+        raise _h.GradingError(
+            "the generator update does not follow the gradient of g_loss_fn(D(G(z))) "
+            "through the discriminator after its update. Do the D step first, then "
+            "generate inside a GradientTape and differentiate w.r.t. "
+            "generator.trainable_variables.")
+    if returned is None:
+        raise _h.GradingError("train_step should return (d_loss, g_loss).")
+    if not np.allclose(returned, [float(d_loss), float(g_loss)], rtol=1e-4, atol=1e-5):
+        raise _h.GradingError("train_step returns losses that differ from the ones it trained "
+                           "on; return (d_loss, g_loss) of this step.")
+    _h.passed("train_step updates D, then G, each along its own loss's gradient"
+           + (" (hidden sizes)." if hidden else "."))

@@ -1,0 +1,218 @@
+"""Running a submission at autograde time: sandboxed, within limits, and never all-or-nothing.
+
+:class:`SandboxedExecute` replaces nbgrader's ``Execute`` in the autograde pipeline. It
+
+* starts the kernel through :class:`gantools.grading.sandbox.SandboxedKernelManager`
+  (bubblewrap: read-only environment, private copy of the submission folder, no network,
+  memory and file-size limits);
+* skips the cells the policy rejected (:class:`gantools.grading.nbgrader_ext.EnforcePolicy`
+  marks them), so rejected code never runs;
+* limits the submission as a whole: a wall-clock budget shared by all its cells and a cap
+  on the bytes of output it may send, and kills a kernel that keeps running after a cell's
+  time limit;
+* survives faults: when the kernel dies (a crash, the memory limit), floods its output,
+  stops answering or runs out of time, the cells run so far keep their outputs, the rest
+  are marked as not run, and the fault is recorded for the report, so the submission keeps
+  the points earned before it and is flagged for manual grading;
+* checks that the installed gantools package is unchanged after every notebook, restores
+  it if it is not, and flags the submission that changed it.
+
+Faults are recorded in ``resources["gantools"]["faults"]`` as dicts with the cell index,
+its label and the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import signal
+import time
+from pathlib import Path
+
+from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute
+from traitlets import Integer
+
+from .harness import PACKAGE
+
+
+def state(resources) -> dict:
+    """The grading notes shared by the gantools preprocessors of one notebook."""
+    return resources.setdefault("gantools", {"violations": [], "faults": [], "skip": {}})
+
+
+def cell_label(nb, index: int) -> str:
+    """How reports name a cell: its nbgrader id, or its position for cells without one."""
+    meta = nb.cells[index].get("metadata", {}).get("nbgrader", {})
+    if meta.get("grade_id"):
+        return f"cell '{meta['grade_id']}'"
+    return f"cell {index + 1} (no nbgrader id: added by the student)"
+
+
+def error_output(ename: str, message: str):
+    return new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
+
+
+class PackageSnapshot:
+    """The bytes of every source file of the installed gantools package."""
+
+    def __init__(self, root: Path = PACKAGE):
+        self.root = root
+        self.files = self._read()
+
+    def _read(self) -> dict[Path, bytes]:
+        return {p: p.read_bytes() for p in sorted(self.root.rglob("*"))
+                if p.is_file() and "__pycache__" not in p.parts}
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for path, data in self.files.items():
+            h.update(str(path).encode() + b"\0" + data)
+        return h.hexdigest()
+
+    def restore(self) -> list[str]:
+        """Put back what changed since the snapshot; returns the changed paths."""
+        changed = []
+        now = self._read()
+        for path in sorted(set(now) | set(self.files)):
+            if now.get(path) == self.files.get(path):
+                continue
+            changed.append(str(path.relative_to(self.root)))
+            if path in self.files:
+                path.write_bytes(self.files[path])
+            else:
+                path.unlink()
+        return changed
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's Execute, sandboxed, with submission-wide limits and fault tolerance."""
+
+    submission_timeout = Integer(
+        1800, help="Seconds all cells of one notebook may take together; then the rest is "
+        "not run and the submission is flagged.").tag(config=True)
+    max_output_bytes = Integer(
+        2_000_000, help="Bytes of output (text, images, widget messages) one notebook may "
+        "send; past that the kernel is stopped and the submission flagged.").tag(config=True)
+    stuck_timeout = Integer(
+        15, help="Seconds a kernel has to answer after a cell was interrupted for running "
+        "past its time limit; a kernel that does not answer is stopped.").tag(config=True)
+
+    _snapshot: PackageSnapshot | None = None
+
+    def __init__(self, **kw):
+        from .sandbox import SandboxedKernelManager
+
+        kw.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(**kw)
+
+    # --- limits ------------------------------------------------------------------------------
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        remaining = max(1, int(self._deadline - time.monotonic()))
+        return remaining if timeout is None else min(timeout, remaining)
+
+    def process_message(self, msg, cell, cell_index):
+        if msg["msg_type"] not in ("status", "execute_input"):
+            self._output_bytes += len(str(msg.get("content", "")))
+            if self._output_bytes > self.max_output_bytes:
+                if self._fault is None:
+                    self._fault = (f"sent more than {self.max_output_bytes:,} bytes of output; "
+                                   "the kernel was stopped")
+                    asyncio.ensure_future(self.km.signal_kernel(signal.SIGKILL))
+                if msg["msg_type"] != "status":
+                    return None  # drop the flood
+        return super().process_message(msg, cell, cell_index)
+
+    # --- the loop over cells -----------------------------------------------------------------
+    def preprocess(self, nb, resources=None, km=None):
+        cls = type(self)
+        if cls._snapshot is None:
+            cls._snapshot = PackageSnapshot()
+        notes = state(resources)
+        NotebookClient.__init__(self, nb, km)  # as ExecutePreprocessor.preprocess does
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        self._deadline = time.monotonic() + self.submission_timeout
+        self._output_bytes = 0
+        self._fault = None
+        with self.setup_kernel():
+            info = self.wait_for_reply(self.kc.kernel_info())
+            self.nb.metadata["language_info"] = info["content"]["language_info"]
+            for index, cell in enumerate(self.nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                if index in notes["skip"]:
+                    cell.outputs = [error_output("NotRun", notes["skip"][index])]
+                    continue
+                if self._fault is None and time.monotonic() > self._deadline:
+                    self._fault = (f"ran past the notebook's time limit of "
+                                   f"{self.submission_timeout} s")
+                if self._fault is not None:
+                    self._record(nb, notes, index)
+                    break
+                try:
+                    self.preprocess_cell(cell, resources, index)
+                except DeadKernelError:
+                    self._fault = self._fault or self._death_reason()
+                if self._fault is not None:
+                    cell.outputs.append(error_output("SubmissionFault", self._fault))
+                    self._record(nb, notes, index)
+                    break
+                if self._timed_out(cell) and not self._responsive():
+                    self._fault = ("kept running after its cell's time limit and did not "
+                                   "answer an interrupt; the kernel was stopped")
+                    self._record(nb, notes, index)
+                    break
+        self.set_widgets_metadata()
+        changed = self._snapshot.restore()
+        if changed:
+            notes["faults"].append({
+                "cell_index": None, "cell": "the submission",
+                "reason": "changed files of the installed gantools package (restored): "
+                          + ", ".join(changed)})
+            self.log.error("Submission changed the installed gantools package; restored %s",
+                           changed)
+        return self.nb, self.resources
+
+    def _record(self, nb, notes, index):
+        """Note the fault at cell ``index`` and mark every later code cell as not run."""
+        notes["faults"].append({"cell_index": index, "cell": cell_label(nb, index),
+                                "reason": self._fault})
+        self.log.warning("Autograde fault at %s: %s", cell_label(nb, index), self._fault)
+        for later in nb.cells[index + 1:]:
+            if later.cell_type == "code":
+                later.outputs = [error_output(
+                    "NotRun", f"not run: the submission {self._fault} at "
+                              f"{cell_label(nb, index)}.")]
+
+    @staticmethod
+    def _timed_out(cell) -> bool:
+        return any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []))
+
+    def _responsive(self) -> bool:
+        """Whether the kernel answers a kernel_info request within ``stuck_timeout``."""
+
+        async def ask():
+            msg_id = self.kc.kernel_info()
+            deadline = time.monotonic() + self.stuck_timeout
+            while (left := deadline - time.monotonic()) > 0:
+                reply = await self.kc.shell_channel.get_msg(timeout=left)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    return True
+            return False
+
+        try:
+            return run_sync(ask)()
+        except Exception:  # noqa: BLE001 - no answer in time, or no kernel: not responsive
+            return False
+
+    def _death_reason(self) -> str:
+        from .sandbox import exit_reason
+
+        reason = exit_reason(self.km) if self.km is not None else None
+        return "crashed the kernel" + (f" ({reason})" if reason else
+                                       " (a crash, or the sandbox's memory limit)")

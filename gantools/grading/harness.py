@@ -1,0 +1,335 @@
+"""What every notebook's checks share: errors, the tripwire, comparisons, hints, recorders.
+
+A notebook's checks module (``gantools/grading/checks/nb<assignment>.py``) imports these
+with relative imports; :func:`gantools.grading.load` compiles both afresh from disk, so
+nothing a notebook patches in an imported copy changes them.
+
+The rules a check follows, so that a submission cannot talk it into a pass:
+
+* Student code runs only inside :func:`student_code`: every function compiled from a
+  gantools file (outside ``gantools/grading``) is booby-trapped while it runs, tf.functions
+  run eagerly (so a traced copy of a reference runs its Python code, and trips), and any
+  error it raises becomes a :class:`GradingError` that names it.
+* Expected values come from :func:`reference`: gantools modules compiled afresh, under a
+  file name the tripwire does not trap, held by the check and by nothing a notebook can
+  reach.
+* Objects a check hands to student code keep their bookkeeping in private attributes,
+  which the answer-cell policy (:mod:`gantools.grading.policy`) forbids touching.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib.util
+import types
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+PACKAGE = Path(__file__).resolve().parent.parent  # the gantools package folder
+GRADING = PACKAGE / "grading"
+_COPY_SUFFIX = " (grading copy)"
+
+
+class GradingError(AssertionError):
+    """A check failed; the message says what was expected and what came back."""
+
+
+# --- reference implementations the notebook cannot reach -----------------------------------
+
+def reference(relative: str):
+    """gantools/<relative> compiled afresh into a module object that sys.modules never sees.
+
+    Its functions carry the file name ``<path> (grading copy)``, so the tripwire leaves
+    them alone: a check may hand them to student code (the train step receives the
+    reference losses). Relative imports of the copied file resolve to the installed
+    package, whose functions *are* trapped: copy only files that import no siblings, or
+    never hand their functions to student code.
+    """
+    path = PACKAGE / relative
+    name = "_gantools_reference_" + relative.replace("/", "_").removesuffix(".py")
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    module = importlib.util.module_from_spec(spec)
+    module.__file__ = str(path) + _COPY_SUFFIX
+    module.__package__ = ".".join(("gantools", *Path(relative).parent.parts))
+    exec(compile(path.read_bytes(), module.__file__, "exec"), vars(module))  # noqa: S102
+    return module
+
+
+# --- the tripwire: a solution must not run gantools code -------------------------------------
+
+def _guarded_file(filename: str) -> bool:
+    """True for code compiled from a gantools source file outside gantools/grading."""
+    if filename.endswith(_COPY_SUFFIX):
+        return False
+    try:
+        path = Path(filename).resolve()
+    except (OSError, ValueError):
+        return False
+    return path.is_relative_to(PACKAGE) and not path.is_relative_to(GRADING)
+
+
+def guarded_functions():
+    """Every live Python function whose code comes from a guarded gantools file.
+
+    Found by scanning the garbage collector's objects rather than module namespaces, so
+    aliases, methods, closures made by factories, functions rebuilt from a reference's
+    code object and the Python functions behind tf.functions are all included.
+    """
+    cache: dict[str, bool] = {}
+    found = []
+    for obj in gc.get_objects():
+        if type(obj) is not types.FunctionType:
+            continue
+        filename = obj.__code__.co_filename
+        if filename not in cache:
+            cache[filename] = _guarded_file(filename)
+        if cache[filename]:
+            found.append(obj)
+    return found
+
+
+_TRAPS: dict[tuple[str, ...], types.CodeType] = {}
+
+
+def _trap_code(original: types.CodeType, tripwire) -> types.CodeType:
+    """A code object that calls ``tripwire(name)``, with ``original``'s free variables.
+
+    Matching the free variables lets it replace the code of closures too. The tripwire
+    and the name travel as constants, so the trap works whatever globals the function has.
+    """
+    names = original.co_freevars
+    if names not in _TRAPS:
+        touch = "\n".join(f"        {n}" for n in names)
+        source = ("def _outer():\n"
+                  + "".join(f"    {n} = None\n" for n in names)
+                  + "    def _trap(*args, **kwargs):\n"
+                  + (touch + "\n" if names else "")
+                  + "        call = ('__tripwire__', '__name__')\n"
+                  + "        return call[0](call[1])\n"
+                  + "    return _trap\n")
+        namespace: dict = {}
+        exec(compile(source, "<gantools tripwire>", "exec"), namespace)  # noqa: S102
+        code = namespace["_outer"]().__code__
+        if code.co_freevars != names:  # pragma: no cover - CPython orders them as written
+            raise RuntimeError(f"tripwire cannot mirror free variables {names}")
+        _TRAPS[names] = code
+    trap = _TRAPS[names]
+    consts = tuple((tripwire, original.co_qualname) if c == ("__tripwire__", "__name__")
+                   else c for c in trap.co_consts)
+    return trap.replace(co_consts=consts, co_name=original.co_name,
+                        co_qualname=original.co_qualname)
+
+
+@contextlib.contextmanager
+def no_reference_calls(what: str):
+    """Raise GradingError if the code run inside runs any gantools function.
+
+    Each guarded function's code object is swapped for a trap (same function object,
+    so every alias trips), and restored afterwards. A caught GradingError does not help:
+    the calls are remembered and reported when the block ends.
+    """
+    calls: list[str] = []
+
+    def tripwire(name):
+        calls.append(name)
+        raise GradingError(f"{what} calls the gantools reference {name}(); implement it "
+                           "yourself with TensorFlow/Keras operations.")
+
+    swapped = []
+    try:
+        for fn in guarded_functions():
+            original = fn.__code__
+            fn.__code__ = _trap_code(original, tripwire)
+            swapped.append((fn, original))
+        yield calls
+    finally:
+        for fn, original in swapped:
+            fn.__code__ = original
+    if calls:
+        raise GradingError(f"{what} calls the gantools reference {calls[0]}(); implement it "
+                           "yourself with TensorFlow/Keras operations.")
+
+
+@contextlib.contextmanager
+def eager():
+    """Run tf.functions as plain Python, so recorders see values and traps see calls."""
+    before = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(before)
+
+
+@contextlib.contextmanager
+def student_code(what: str):
+    """Run student code: tripwire on, eager tf.functions, errors turned into messages."""
+    __tracebackhide__ = True
+    try:
+        with eager(), no_reference_calls(what):
+            yield
+    except NotImplementedError:
+        raise GradingError(f"{what} is not implemented yet (it raises NotImplementedError)."
+                           ) from None
+    except GradingError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any error of the student's code is the message
+        raise GradingError(f"{what} raised {type(e).__name__}: {e}") from None
+
+
+# --- comparing a student's function with the reference -----------------------------------
+
+def random_logits(seed, shape, scale=3.0, shift=0.0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(shape) * scale + shift).astype(np.float32)
+
+
+def scalar(fn, args, what):
+    """``fn(*args)`` as a float; the function must return one number."""
+    __tracebackhide__ = True
+    with student_code(what):
+        out = fn(*[tf.constant(a) for a in args])
+        out = np.asarray(out, dtype=np.float64)
+    if out.size != 1:
+        raise GradingError(f"{what} should return one number (a scalar loss averaged over the "
+                           f"batch), but returned an array of shape {out.shape}.")
+    return float(out.reshape(()))
+
+
+def hint(got, args, candidates):
+    """Name the usual mistake whose result matches what came back ('' if none does)."""
+    for text, value in candidates:
+        try:
+            v = float(value(*args))
+        except Exception:  # noqa: BLE001 - a candidate that cannot run is no match
+            continue
+        if np.isfinite(v) and np.isclose(got, v, rtol=1e-4, atol=1e-5):
+            return f" Hint: {text}"
+    return ""
+
+
+def compare(name, fn, reference_fn, inputs, candidates, hidden, nonfinite_hint=""):
+    """Check ``fn`` against ``reference_fn`` on each ``(case, args)`` of ``inputs``.
+
+    Values are float32 losses of at most a few hundred terms, compared at rtol 1e-4
+    (float32 sums carry about 1e-6 relative error; wrong formulas differ by far more).
+    Hidden cases never print expected values.
+    """
+    __tracebackhide__ = True
+    for case, args in inputs:
+        got = scalar(fn, args, name)
+        want = float(reference_fn(*[tf.constant(a) for a in args]))
+        if not np.isfinite(got):
+            raise GradingError(f"{name} returned {got} for {case}.{nonfinite_hint}")
+        if not np.isclose(got, want, rtol=1e-4, atol=1e-5):
+            found = hint(got, args, candidates)
+            if hidden:
+                raise GradingError(f"{name} disagrees with the reference on a hidden case "
+                                   f"({case}).{found}")
+            raise GradingError(f"{name} on {case}: expected {want:.6f}, got {got:.6f}.{found}")
+
+
+@contextlib.contextmanager
+def hidden_wording(hidden: bool, what: str):
+    """In hidden checks, replace messages that would reveal the hidden sizes."""
+    __tracebackhide__ = True
+    try:
+        yield
+    except GradingError as e:
+        if hidden and any(ch.isdigit() for ch in str(e)):
+            raise GradingError(f"{what} fails a hidden check with other sizes; make it work "
+                               "for any input size and batch size.") from None
+        raise
+
+
+def passed(what: str) -> None:
+    """The one line a passing check prints (stdout: never a displayed value)."""
+    print(f"✓ {what}")
+
+
+# --- recording what a training step does -------------------------------------------------------
+
+class Recorder:
+    """Wraps a Keras model: records each call's input and output, delegates the rest.
+
+    The records live in a private attribute, which answer code may not touch.
+    """
+
+    def __init__(self, model):
+        self._model = model
+        self._calls = []
+
+    def __call__(self, x, *args, **kwargs):
+        out = self._model(x, *args, **kwargs)
+        self._calls.append((tf.identity(x), tf.identity(out)))
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+class RecordingOptimizer:
+    """Wraps SGD: records which variables each update touches and with what gradients."""
+
+    def __init__(self, learning_rate):
+        import keras
+
+        self._inner = keras.optimizers.SGD(learning_rate)
+        self._updates = []
+
+    def apply_gradients(self, grads_and_vars, *args, **kwargs):
+        pairs = list(grads_and_vars)
+        self._updates.append([(None if g is None else tf.identity(g), v) for g, v in pairs])
+        return self._inner.apply_gradients(pairs, *args, **kwargs)
+
+    def apply(self, grads, trainable_variables=None):
+        if trainable_variables is None:
+            raise GradingError("call optimizer.apply(grads, variables) with the variables, or "
+                               "use optimizer.apply_gradients(zip(grads, variables)).")
+        return self.apply_gradients(zip(grads, trainable_variables, strict=True))
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def mlp(sizes, seed, name):
+    """A small tanh MLP with seeded weights, for checks of training steps."""
+    import keras
+
+    x = keras.Input((sizes[0],))
+    h = x
+    for i, units in enumerate(sizes[1:]):
+        last = i == len(sizes) - 2
+        h = keras.layers.Dense(units, activation=None if last else "tanh",
+                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i),
+                               name=f"{name}_dense{i}")(h)
+    return keras.Model(x, h, name=name)
+
+
+def copy_mlp(sizes, seed, name, values):
+    """A fresh MLP like :func:`mlp`, holding the given (starting) weights."""
+    model = mlp(sizes, seed, name)
+    for v, value in zip(model.trainable_variables, values, strict=True):
+        v.assign(value)
+    return model
+
+
+def first_mismatch(expected, variables, update):
+    """The first variable whose applied gradient differs from the expected one, or None.
+
+    Gradients of a float32 MLP step, compared at rtol 1e-3: the same formula computed in
+    another order differs by ~1e-6; a wrong loss or wrong weights differ by far more.
+    """
+    applied = {id(v): g for g, v in update}
+    for want, v in zip(expected, variables, strict=True):
+        got = applied[id(v)]
+        if got is None or not np.allclose(got, want, rtol=1e-3, atol=1e-5):
+            return v
+    return None
+
+
+def names(variables):
+    return ", ".join(v.path for v in variables)
