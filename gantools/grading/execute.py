@@ -5,8 +5,9 @@
 * starts the kernel through :class:`gantools.grading.sandbox.SandboxedKernelManager`
   (bubblewrap: read-only environment, private copy of the submission folder, no network,
   memory and file-size limits);
-* skips the cells the policy rejected (:class:`gantools.grading.nbgrader_ext.EnforcePolicy`
-  marks them), so rejected code never runs;
+* stops before the first cell the policy rejected
+  (:class:`gantools.grading.nbgrader_ext.EnforcePolicy` marks them): rejected code never
+  runs, and neither does anything after it, since every later test scores 0 anyway;
 * limits the submission as a whole: a wall-clock budget shared by all its cells and a cap
   on the bytes of output it may send, and kills a kernel that keeps running after a cell's
   time limit;
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
@@ -145,9 +146,10 @@ class SandboxedExecute(Execute):
             for index, cell in enumerate(self.nb.cells):
                 if cell.cell_type != "code":
                     continue
-                if index in notes["skip"]:
+                if index in notes["skip"]:  # the policy rejected it: stop before it
                     cell.outputs = [error_output("NotRun", notes["skip"][index])]
-                    continue
+                    self._not_run_after(nb, index, "broke the grading policy")
+                    break
                 if self._fault is None and time.monotonic() > self._deadline:
                     self._fault = (f"ran past the notebook's time limit of "
                                    f"{self.submission_timeout} s")
@@ -158,13 +160,14 @@ class SandboxedExecute(Execute):
                     self.preprocess_cell(cell, resources, index)
                 except DeadKernelError:
                     self._fault = self._fault or self._death_reason()
+                except CellTimeoutError:  # interrupted, yet never went idle again
+                    self._fault = self._fault or self._stuck
                 if self._fault is not None:
                     cell.outputs.append(error_output("SubmissionFault", self._fault))
                     self._record(nb, notes, index)
                     break
                 if self._timed_out(cell) and not self._responsive():
-                    self._fault = ("kept running after its cell's time limit and did not "
-                                   "answer an interrupt; the kernel was stopped")
+                    self._fault = self._stuck
                     self._record(nb, notes, index)
                     break
         self.set_widgets_metadata()
@@ -183,11 +186,17 @@ class SandboxedExecute(Execute):
         notes["faults"].append({"cell_index": index, "cell": cell_label(nb, index),
                                 "reason": self._fault})
         self.log.warning("Autograde fault at %s: %s", cell_label(nb, index), self._fault)
+        self._not_run_after(nb, index, self._fault)
+
+    @staticmethod
+    def _not_run_after(nb, index, why):
         for later in nb.cells[index + 1:]:
             if later.cell_type == "code":
                 later.outputs = [error_output(
-                    "NotRun", f"not run: the submission {self._fault} at "
-                              f"{cell_label(nb, index)}.")]
+                    "NotRun", f"not run: the submission {why} at {cell_label(nb, index)}.")]
+
+    _stuck = ("kept running after its cell's time limit and did not answer an interrupt; "
+              "the kernel was stopped")
 
     @staticmethod
     def _timed_out(cell) -> bool:

@@ -60,15 +60,21 @@ def reference(relative: str):
 
 # --- the tripwire: a solution must not run gantools code -------------------------------------
 
+_GUARDED_FILES: dict[str, bool] = {}
+
+
 def _guarded_file(filename: str) -> bool:
     """True for code compiled from a gantools source file outside gantools/grading."""
-    if filename.endswith(_COPY_SUFFIX):
-        return False
-    try:
-        path = Path(filename).resolve()
-    except (OSError, ValueError):
-        return False
-    return path.is_relative_to(PACKAGE) and not path.is_relative_to(GRADING)
+    if filename not in _GUARDED_FILES:
+        guarded = False
+        if not filename.endswith(_COPY_SUFFIX) and filename.endswith(".py"):
+            try:
+                path = Path(filename).resolve()
+                guarded = path.is_relative_to(PACKAGE) and not path.is_relative_to(GRADING)
+            except (OSError, ValueError):
+                pass
+        _GUARDED_FILES[filename] = guarded
+    return _GUARDED_FILES[filename]
 
 
 def guarded_functions():
@@ -78,17 +84,8 @@ def guarded_functions():
     aliases, methods, closures made by factories, functions rebuilt from a reference's
     code object and the Python functions behind tf.functions are all included.
     """
-    cache: dict[str, bool] = {}
-    found = []
-    for obj in gc.get_objects():
-        if type(obj) is not types.FunctionType:
-            continue
-        filename = obj.__code__.co_filename
-        if filename not in cache:
-            cache[filename] = _guarded_file(filename)
-        if cache[filename]:
-            found.append(obj)
-    return found
+    return [obj for obj in gc.get_objects()
+            if type(obj) is types.FunctionType and _guarded_file(obj.__code__.co_filename)]
 
 
 _TRAPS: dict[tuple[str, ...], types.CodeType] = {}
@@ -123,14 +120,21 @@ def _trap_code(original: types.CodeType, tripwire) -> types.CodeType:
                         co_qualname=original.co_qualname)
 
 
+_ARMED: list[list[str]] = []  # the calls recorded by the tripwire that is set, if any
+
+
 @contextlib.contextmanager
 def no_reference_calls(what: str):
     """Raise GradingError if the code run inside runs any gantools function.
 
     Each guarded function's code object is swapped for a trap (same function object,
     so every alias trips), and restored afterwards. A caught GradingError does not help:
-    the calls are remembered and reported when the block ends.
+    the calls are remembered and reported when the block ends. Inside a block that is
+    already guarded, the traps already set are reused.
     """
+    if _ARMED:
+        yield _ARMED[-1]
+        return
     calls: list[str] = []
 
     def tripwire(name):
@@ -139,6 +143,7 @@ def no_reference_calls(what: str):
                            "yourself with TensorFlow/Keras operations.")
 
     swapped = []
+    _ARMED.append(calls)
     try:
         for fn in guarded_functions():
             original = fn.__code__
@@ -146,6 +151,7 @@ def no_reference_calls(what: str):
             swapped.append((fn, original))
         yield calls
     finally:
+        _ARMED.pop()
         for fn, original in swapped:
             fn.__code__ = original
     if calls:

@@ -4,7 +4,8 @@ Autograde runs, per notebook: nbgrader's sanitizing (its own locked cells restor
 the gradebook), then
 
 1. :class:`EnforcePolicy`: every code cell that is not one of the release's own locked
-   cells is checked by :mod:`gantools.grading.policy`; a cell that breaks it is not run;
+   cells is checked by :mod:`gantools.grading.policy`; execution stops before the first
+   cell that breaks it;
 2. :class:`gantools.grading.execute.SandboxedExecute`: the notebook runs in a sandboxed
    kernel, with submission-wide limits, surviving faults;
 3. :class:`ScoreStrictly`: a displayed value in a test cell earns nothing (nbgrader would
