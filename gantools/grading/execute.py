@@ -16,7 +16,8 @@
   are marked as not run, and the fault is recorded for the report, so the submission keeps
   the points earned before it and is flagged for manual grading;
 * checks that the installed gantools package is unchanged after every notebook, restores
-  it if it is not, and flags the submission that changed it.
+  it if it is not, and flags the submission that changed it (without the sandbox, the
+  kernel could write there; do not edit the package while a grading run is going on).
 
 Faults are recorded in ``resources["gantools"]["faults"]`` as dicts with the cell index,
 its label and the reason.
@@ -102,8 +103,6 @@ class SandboxedExecute(Execute):
         15, help="Seconds a kernel has to answer after a cell was interrupted for running "
         "past its time limit; a kernel that does not answer is stopped.").tag(config=True)
 
-    _snapshot: PackageSnapshot | None = None
-
     def __init__(self, **kw):
         from .sandbox import SandboxedKernelManager
 
@@ -130,9 +129,7 @@ class SandboxedExecute(Execute):
 
     # --- the loop over cells -----------------------------------------------------------------
     def preprocess(self, nb, resources=None, km=None):
-        cls = type(self)
-        if cls._snapshot is None:
-            cls._snapshot = PackageSnapshot()
+        snapshot = PackageSnapshot()  # taken per notebook: only this run's changes count
         notes = state(resources)
         NotebookClient.__init__(self, nb, km)  # as ExecutePreprocessor.preprocess does
         self.reset_execution_trackers()
@@ -171,7 +168,7 @@ class SandboxedExecute(Execute):
                     self._record(nb, notes, index)
                     break
         self.set_widgets_metadata()
-        changed = self._snapshot.restore()
+        changed = snapshot.restore()
         if changed:
             notes["faults"].append({
                 "cell_index": None, "cell": "the submission",
