@@ -20,7 +20,15 @@ calls), parsed, and walked. A cell breaks the policy when it
   ``self.…`` inside a class, names the same scope bound to a newly constructed object
   (``keras.…(...)``, ``tf.…(...)``, ``np.…(...)`` or a class the cell defines), and the
   ``trainable`` flag of any model may be set;
-* gives a class a metaclass.
+* follows an attribute chain from a module to a module outside the allowed packages
+  (``enum.bltns`` is ``builtins``; chains are resolved in the grader's process), or uses
+  a name of a small standard-library module outside its allow-list
+  (``functools.update_wrapper`` writes attributes named by strings);
+* defines a special method other than the ordinary ones (``__getattr__``,
+  ``__setattr__``, ``__init_subclass__``...), spells a dunder name as a string, gives a
+  class a metaclass, or names ``load``, the grading entry point;
+* passes options to ``%time``/``%timeit`` other than ``-n``/``-r``/``-q``/``-o``, or a
+  backend to ``%matplotlib`` outside the usual few.
 
 :func:`check_cell` returns the violations of one cell with their line numbers; the
 nbgrader plug-in :class:`gantools.grading.nbgrader_ext.EnforcePolicy` applies it.
@@ -29,7 +37,9 @@ nbgrader plug-in :class:`gantools.grading.nbgrader_ext.EnforcePolicy` applies it
 from __future__ import annotations
 
 import ast
+import importlib
 import re
+import types
 from dataclasses import dataclass
 
 ANSWER = "answer cell"
@@ -45,10 +55,35 @@ EXTRA_IMPORTS = ANSWER_IMPORTS | {"matplotlib", "IPython.display", "time", "tqdm
 FORBIDDEN_NAMES = frozenset({
     "getattr", "setattr", "delattr", "vars", "globals", "locals", "eval", "exec",
     "compile", "open", "breakpoint", "input", "help", "memoryview", "get_ipython",
-    "exit", "quit", "In", "Out",
+    "exit", "quit", "In", "Out", "load",
 })
 _IPYTHON_HISTORY = re.compile(r"_(i+|\d+|i\d+|ih|oh|dh|_|__)$")
-_MAGIC_OPTIONS = re.compile(r"^\s*(-[a-zA-Z]+(\s+\d+)?\s+)*")
+_DUNDER = re.compile(r"__\w+__$")
+_TIMEIT_OPTIONS = re.compile(r"^\s*((-[nr]\s*\d+|-[qo])\s+)*")
+# special methods a class may define: construction, display, containers, context managers
+ALLOWED_METHODS = frozenset({
+    "__init__", "__call__", "__repr__", "__str__", "__len__", "__getitem__", "__iter__",
+    "__next__", "__enter__", "__exit__", "__post_init__"})
+MATPLOTLIB_BACKENDS = frozenset({"", "inline", "widget", "ipympl", "notebook", "agg"})
+
+# Packages whose modules a chain of attributes may reach, and the only names usable from
+# the small standard-library modules (the rest of them takes attribute names as strings,
+# or leads to the interpreter).
+REACHABLE_PACKAGES = frozenset({
+    "numpy", "tensorflow", "keras", "matplotlib", "math", "cmath", "itertools", "random",
+    "statistics", "tqdm", "gantools", "functools", "collections", "typing", "dataclasses",
+    "enum", "abc", "time", "IPython", "__future__"})
+STDLIB_NAMES = {
+    "functools": {"partial", "reduce", "lru_cache", "cache", "total_ordering"},
+    "collections": {"namedtuple", "deque", "defaultdict", "OrderedDict", "Counter", "abc"},
+    "typing": {"Any", "Callable", "Dict", "Iterable", "Iterator", "List", "Mapping",
+               "NamedTuple", "Optional", "Sequence", "Tuple", "Union", "TYPE_CHECKING"},
+    "dataclasses": {"dataclass", "field", "fields", "asdict", "astuple", "replace"},
+    "enum": {"Enum", "IntEnum", "Flag", "auto"},
+    "abc": {"ABC", "abstractmethod"},
+    "time": {"time", "perf_counter", "monotonic", "sleep", "process_time"},
+    "IPython.display": {"display", "clear_output", "Image", "HTML", "Markdown", "Math"},
+}
 ALLOWED_DUNDERS = frozenset({"__init__", "__call__", "__name__"})
 
 # Attributes that lead from the numerical libraries to the interpreter, the file system or
@@ -70,6 +105,11 @@ FORBIDDEN_ATTRIBUTES = frozenset({
     "deserialize", "deserialize_keras_object", "get_registered_object", "load_model",
     "model_from_json", "model_from_config", "func_load", "get_type_hints", "gfile",
     "write_file", "write_text", "write_bytes", "open", "savetxt", "tofile",
+    # attribute names as strings, traced copies of functions out of reach of the checks,
+    # the switch that makes tf.functions run as Python while a check runs
+    "update_wrapper", "wraps", "attrgetter", "methodcaller", "get_field", "Formatter",
+    "bltns", "compat", "wrap_function", "Session", "run_functions_eagerly",
+    "experimental_run_functions_eagerly", "switch_backend",
 })
 FORBIDDEN_KEYWORDS = frozenset({"metaclass", "allow_pickle"})
 ALLOWED_MAGICS = frozenset({"matplotlib", "time", "timeit"})
@@ -94,24 +134,67 @@ def transform(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
-def check_cell(source: str, kind: str = ANSWER) -> list[Violation]:
-    """The policy violations of one cell's source (empty when the cell may run)."""
+def check_cell(source: str, kind: str = ANSWER,
+               modules: dict[str, str] | None = None) -> list[Violation]:
+    """The policy violations of one cell's source (empty when the cell may run).
+
+    ``modules`` maps the names that trusted cells bound to modules (``np`` to ``numpy``,
+    ``gd`` to ``gantools.data``...) so that attribute chains from them are resolved too.
+    """
     try:
         code = transform(source)
     except Exception as e:  # noqa: BLE001 - what IPython cannot transform is not run as is
         return [Violation(1, "unreadable", f"IPython cannot transform this cell ({e})")]
-    return check_python(code, kind)
+    return check_python(code, kind, modules=modules)
 
 
-def check_python(code: str, kind: str = ANSWER, line_offset: int = 0) -> list[Violation]:
+def check_python(code: str, kind: str = ANSWER, line_offset: int = 0,
+                 modules: dict[str, str] | None = None) -> list[Violation]:
     try:
         tree = compile(code, "<cell>", "exec",
                        flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     except SyntaxError:
         return []  # the kernel cannot run it either: the cell fails with its SyntaxError
-    visitor = _Visitor(kind, line_offset)
+    visitor = _Visitor(kind, line_offset, dict(modules or {}))
     visitor.visit(tree)
     return sorted(set(visitor.found), key=lambda v: (v.line, v.rule, v.detail))
+
+
+def imported_modules(source: str) -> dict[str, str]:
+    """``{name: module}`` for the modules a (trusted) cell binds with import statements."""
+    try:
+        tree = ast.parse(transform(source))
+    except Exception:  # noqa: BLE001 - an unreadable cell binds nothing
+        return {}
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    found[alias.asname] = alias.name
+                else:
+                    found[_top(alias.name)] = _top(alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                target = f"{node.module}.{alias.name}"
+                if _resolve_module(target) is not None:
+                    found[alias.asname or alias.name] = target
+    return found
+
+
+def _top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def _resolve_module(name: str):
+    """The module called ``name``, imported in this process, if it is one we may import."""
+    if _top(name) not in REACHABLE_PACKAGES or _top(name) == "__future__":
+        return None
+    try:
+        module = importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - not a module (or not importable): nothing to follow
+        return None
+    return module if isinstance(module, types.ModuleType) else None
 
 
 def _root_name(node):
@@ -129,10 +212,11 @@ def _self_chain(node) -> bool:
 
 
 class _Visitor(ast.NodeVisitor):
-    def __init__(self, kind: str, line_offset: int):
+    def __init__(self, kind: str, line_offset: int, modules: dict[str, str]):
         self.kind = kind
         self.imports = ANSWER_IMPORTS if kind == ANSWER else EXTRA_IMPORTS
         self.offset = line_offset
+        self.modules = modules  # names bound to modules: by trusted cells, then by this one
         self.found: list[Violation] = []
         self.classes: set[str] = set()
         self.scopes: list[set[str]] = [set()]  # names bound to objects the cell constructed
@@ -160,15 +244,60 @@ class _Visitor(ast.NodeVisitor):
     def visit_Import(self, node):
         for alias in node.names:
             self._check_module(node, alias.name)
+            if alias.asname:
+                self.modules[alias.asname] = alias.name
+            else:
+                self.modules[_top(alias.name)] = _top(alias.name)
 
     def visit_ImportFrom(self, node):
         module = "." * node.level + (node.module or "")
         if node.level:
             self.add(node, "import", f"imports from {module!r}, a relative import")
-        else:
-            self._check_module(node, module)
+            return
+        self._check_module(node, module)
         for alias in node.names:
             self._check_imported_name(node, alias.name, module)
+            self._check_member(node, module, alias.name)
+            self._follow(node, module, [alias.name], bind=alias.asname or alias.name)
+
+    # --- where attribute chains from modules lead -------------------------------------------
+    def _check_member(self, node, module: str, name: str):
+        allowed = STDLIB_NAMES.get(module)
+        if allowed is not None and name not in allowed:
+            self.add(node, "stdlib-name", f"uses {module}.{name}; from {module} only "
+                     f"{', '.join(sorted(allowed))} may be used")
+
+    def _follow(self, node, module: str, attrs: list[str], bind: str | None = None):
+        """Resolve ``module.attrs...``; flag a step that lands on a module out of reach."""
+        obj = _resolve_module(module)
+        if obj is None:
+            return
+        path = module
+        for i, attr in enumerate(attrs):
+            try:
+                obj = getattr(obj, attr)
+            except Exception:  # noqa: BLE001 - unresolvable here: the name rules still apply
+                return
+            path = f"{path}.{attr}"
+            if isinstance(obj, types.ModuleType):
+                if _top(obj.__name__) not in REACHABLE_PACKAGES or obj.__name__.startswith(
+                        "gantools.grading"):
+                    self.add(node, "module-reach", f"{path} is the module {obj.__name__!r}, "
+                             "which student code may not reach")
+                    return
+                if i + 1 < len(attrs):
+                    self._check_member(node, obj.__name__, attrs[i + 1])
+        if bind is not None and isinstance(obj, types.ModuleType):
+            self.modules[bind] = obj.__name__
+
+    @staticmethod
+    def _chain(node):
+        """``(root name, [attr, ...])`` of ``a.b.c`` (None when the root is not a name)."""
+        attrs = []
+        while isinstance(node, ast.Attribute):
+            attrs.append(node.attr)
+            node = node.value
+        return (node.id, attrs[::-1]) if isinstance(node, ast.Name) else None
 
     # --- names and attributes -----------------------------------------------------------------
     def visit_Name(self, node):
@@ -181,7 +310,12 @@ class _Visitor(ast.NodeVisitor):
         elif _IPYTHON_HISTORY.match(name):
             self.add(node, "forbidden-name", f"uses IPython's history variable {name!r}")
 
-    def visit_Attribute(self, node):
+    def visit_Attribute(self, node, outermost=True):
+        if outermost:
+            chain = self._chain(node)
+            if chain and chain[0] in self.modules:
+                self._check_member(node, self.modules[chain[0]], chain[1][0])
+                self._follow(node, self.modules[chain[0]], chain[1])
         attr = node.attr
         if attr.startswith("__") and attr.endswith("__"):
             if attr not in ALLOWED_DUNDERS:
@@ -194,7 +328,15 @@ class _Visitor(ast.NodeVisitor):
                      "the numerical libraries")
         if isinstance(node.ctx, ast.Store | ast.Del):
             self._check_store(node)
-        self.generic_visit(node)
+        if isinstance(node.value, ast.Attribute):
+            self.visit_Attribute(node.value, outermost=False)
+        else:
+            self.visit(node.value)
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, str) and _DUNDER.match(node.value) and \
+                node.value not in ALLOWED_DUNDERS | {"__main__"}:
+            self.add(node, "dunder", f"spells the dunder name {node.value!r} as a string")
 
     def visit_keyword(self, node):
         if node.arg in FORBIDDEN_KEYWORDS:
@@ -224,13 +366,18 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_Assign(self, node):
         self.visit(node.value)
+        value = node.value
+        chain = self._chain(value) if isinstance(value, ast.Attribute | ast.Name) else None
         for target in node.targets:
             self.visit(target)
             if isinstance(target, ast.Name):
-                if self._constructed(node.value):
+                if self._constructed(value):
                     self.scopes[-1].add(target.id)
                 else:
                     self.scopes[-1].discard(target.id)
+                self.modules.pop(target.id, None)
+                if chain and chain[0] in self.modules:  # maybe an alias of a module
+                    self._follow(node, self.modules[chain[0]], chain[1], bind=target.id)
 
     # --- scopes, classes, magics -------------------------------------------------------------
     def _scoped(self, node):
@@ -238,7 +385,14 @@ class _Visitor(ast.NodeVisitor):
         self.generic_visit(node)
         self.scopes.pop()
 
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _scoped
+    def visit_FunctionDef(self, node):
+        if _DUNDER.match(node.name) and node.name not in ALLOWED_METHODS:
+            self.add(node, "special-method", f"defines the special method {node.name}, "
+                     "which changes how Python itself treats the object")
+        self._scoped(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+    visit_Lambda = _scoped
 
     def visit_ClassDef(self, node):
         self.classes.add(node.name)
@@ -262,14 +416,28 @@ class _Visitor(ast.NodeVisitor):
         if name not in ALLOWED_MAGICS or None in args:
             self.add(node, "magic", f"uses the IPython magic %{name or '?'}")
             return
-        if name in ("time", "timeit"):  # their arguments are code: check it too
-            for text in args[1:]:
-                text = _MAGIC_OPTIONS.sub("", text) if method == "run_line_magic" else text
-                line = node.lineno - 1 + self.offset
-                try:
-                    compile(text, "<magic>", "exec", flags=ast.PyCF_ONLY_AST)
-                except SyntaxError:
-                    if text.strip():
-                        self.add(node, "magic", f"%{name} with code the policy cannot read")
-                    continue
-                self.found.extend(check_python(text, self.kind, line))
+        if name == "matplotlib":
+            if any(a.strip() not in MATPLOTLIB_BACKENDS for a in args[1:]):
+                self.add(node, "magic", "%matplotlib with a backend other than "
+                         + ", ".join(sorted(b for b in MATPLOTLIB_BACKENDS if b)))
+            return
+        # %time and %timeit: their arguments are code, checked like the cell. IPython hands
+        # options it does not know back to the code, so anything that looks like an option
+        # other than -n N, -r N, -q, -o is refused rather than guessed at.
+        line = node.lineno - 1 + self.offset
+        if method == "run_cell_magic":
+            options, code = args[1], args[2]
+        else:
+            code = _TIMEIT_OPTIONS.sub("", args[1] + " ") if name == "timeit" else args[1]
+            options = ""
+        if (name == "time" and options.strip()) or _TIMEIT_OPTIONS.sub("", options + " ").strip() \
+                or code.lstrip().startswith("-"):
+            self.add(node, "magic", f"%{name} with options other than -n N, -r N, -q, -o")
+            return
+        try:
+            compile(code, "<magic>", "exec", flags=ast.PyCF_ONLY_AST)
+        except SyntaxError:
+            if code.strip():
+                self.add(node, "magic", f"%{name} with code the policy cannot read")
+            return
+        self.found.extend(check_python(code, self.kind, line, self.modules))
