@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 import gantools.losses as gl
-from gantools.grading import nbgrader_ext
 from gantools.grading import load as load_checks
+from gantools.grading import nbgrader_ext
 
 
 def load():
@@ -208,3 +208,109 @@ def test_hidden_model_checks_do_not_reveal_their_sizes():
         load().check_generator(fixed, hidden=True)
     assert "hidden check" in str(info.value)
     assert not any(ch.isdigit() for ch in str(info.value))
+
+
+# --- the tripwire and the loader, against every way of holding a copy of a reference ---------
+
+def test_tripwire_catches_rebuilt_traced_and_partial_copies():
+    import functools
+    import types
+
+    rebuilt = types.FunctionType(gl.discriminator_loss.__code__, {"tf": tf})
+    traced = tf.function(gl.discriminator_loss)
+    traced(tf.zeros(2), tf.zeros(2))  # traced before the check: the graph exists
+    partial = functools.partial(gl.discriminator_loss)
+    for copy in (rebuilt, traced, partial, gl.get_loss("non-saturating").d):
+        fails(load().check_discriminator_loss, lambda r, f, c=copy: c(r, f),
+              match="calls the gantools reference discriminator_loss")
+
+
+def test_tripwire_traps_closures_and_catching_the_error_does_not_help():
+    from gantools.grading import harness
+
+    def factory(scale):
+        def inner(x):
+            return scale * x
+        return inner
+
+    closure = factory(3)
+    calls = []
+    original = closure.__code__
+    closure.__code__ = harness._trap_code(original, calls.append)
+    closure(1)
+    closure.__code__ = original
+    assert calls == [original.co_qualname] and closure(2) == 6
+
+    def swallows(real, fake):
+        try:
+            return gl.discriminator_loss(real, fake)
+        except AssertionError:
+            return good_d_loss(real, fake)
+
+    fails(load().check_discriminator_loss, swallows, match="gantools reference")
+
+
+def test_every_gantools_module_is_guarded_except_the_grading_code():
+    import importlib
+    import inspect
+    import pkgutil
+    import types
+
+    import gantools
+    from gantools.grading import harness
+
+    names = [m.name for m in pkgutil.walk_packages(gantools.__path__, "gantools.")
+             if not m.name.endswith("__main__")]
+    modules = {name: importlib.import_module(name) for name in names}
+    guarded = {id(f) for f in harness.guarded_functions()}
+    for name, module in modules.items():
+        own = [inspect.unwrap(f) for f in vars(module).values()  # decorators: the original
+               if isinstance(f, types.FunctionType) and f.__module__ == name]
+        if name.startswith("gantools.grading"):
+            assert not any(id(f) in guarded for f in own), name
+        else:
+            assert all(id(f) in guarded for f in own), name
+    assert "gantools.models.layers" in names and "gantools.metrics.distances" in names
+
+
+def test_loaded_checks_expose_only_check_functions():
+    import types
+
+    from gantools.grading import assignments_with_checks
+
+    for assignment in assignments_with_checks():
+        module = load_checks(assignment)
+        public = {k: v for k, v in vars(module).items() if not k.startswith("_")}
+        for name, value in public.items():
+            assert (name.startswith("check_") and callable(value)) or isinstance(
+                value, types.ModuleType) and value.__name__ in ("numpy", "tensorflow"), name
+
+
+def test_load_compiles_the_source_not_a_cached_copy_and_names_unknown_assignments():
+    import sys
+
+    first, second = load(), load()
+    assert first is not second and first.check_train_step is not second.check_train_step
+    assert not [m for m in sys.modules if m.startswith("_gantools_grading_")]
+    with pytest.raises(LookupError, match="01_basic_gan"):
+        load_checks("99_missing")
+
+
+def test_reference_functions_lent_to_a_train_step_die_with_the_check():
+    stash = []
+
+    def thief(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn, k):
+        stash.append((d_loss_fn, g_loss_fn))
+        return good_step(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn, k)
+
+    load().check_train_step(thief)
+    for lent in stash[0]:
+        with pytest.raises(AssertionError, match="works only while that check runs"):
+            lent(tf.zeros(2))
+
+
+def test_hidden_inputs_come_from_fresh_entropy_not_from_seeds_in_the_source():
+    from gantools.grading import harness
+
+    assert harness.hidden_seed(7, hidden=False) == 7
+    assert len({harness.hidden_seed(7, hidden=True) for _ in range(4)}) > 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib.util
+import secrets
 import types
 from pathlib import Path
 
@@ -184,6 +185,35 @@ def student_code(what: str):
         raise
     except Exception as e:  # noqa: BLE001 - any error of the student's code is the message
         raise GradingError(f"{what} raised {type(e).__name__}: {e}") from None
+
+
+@contextlib.contextmanager
+def lent(*functions):
+    """Wrappers of ``functions`` (reference copies) that work only inside the block.
+
+    A check that hands reference functions to student code (the train step receives the
+    reference losses) lends them this way, so code that keeps them for later finds them
+    dead once the check returns.
+    """
+    alive = [True]
+
+    def wrap(fn):
+        def lent_function(*args, **kwargs):
+            if not alive[0]:
+                raise GradingError("a function lent to your code by a check works only while "
+                                   "that check runs.")
+            return fn(*args, **kwargs)
+        return lent_function
+
+    try:
+        yield [wrap(fn) for fn in functions]
+    finally:
+        alive[0] = False
+
+
+def hidden_seed(seed: int, hidden: bool) -> int:
+    """``seed`` for visible checks; fresh entropy for hidden ones, which no table can know."""
+    return secrets.randbits(31) if hidden else seed
 
 
 # --- comparing a student's function with the reference -----------------------------------

@@ -31,7 +31,7 @@ from nbformat.v4 import new_output
 from traitlets import Bool
 
 from .execute import cell_label, error_output, state
-from .policy import ANSWER, EXTRA, check_cell
+from .policy import ANSWER, EXTRA, check_cell, imported_modules
 
 HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 
@@ -63,7 +63,14 @@ def trusted_sources(resources) -> dict[str, str]:
 
 
 def policy_violations(nb, trusted: dict[str, str]) -> list[dict]:
-    """Violations of every code cell that is not a trusted locked cell, in cell order."""
+    """Violations of every code cell that is not a trusted locked cell, in cell order.
+
+    Names the trusted cells bind to modules (``np``, ``gd``...) are passed to the policy,
+    so that attribute chains from them are followed too.
+    """
+    modules = {}
+    for source in trusted.values():
+        modules.update(imported_modules(source))
     found = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -74,7 +81,7 @@ def policy_violations(nb, trusted: dict[str, str]) -> list[dict]:
                 and trusted[gid] == cell.source):
             continue
         kind = ANSWER if meta.get("solution") else EXTRA
-        for v in check_cell(cell.source, kind):
+        for v in check_cell(cell.source, kind, modules):
             found.append({"cell_index": index, "cell": cell_label(nb, index), "kind": kind,
                           "line": v.line, "rule": v.rule, "detail": v.detail})
     return found

@@ -109,7 +109,7 @@ FORBIDDEN_ATTRIBUTES = frozenset({
     # the switch that makes tf.functions run as Python while a check runs
     "update_wrapper", "wraps", "attrgetter", "methodcaller", "get_field", "Formatter",
     "bltns", "compat", "wrap_function", "Session", "run_functions_eagerly",
-    "experimental_run_functions_eagerly", "switch_backend",
+    "experimental_run_functions_eagerly", "switch_backend", "f2py", "extbuild",
 })
 FORBIDDEN_KEYWORDS = frozenset({"metaclass", "allow_pickle"})
 ALLOWED_MAGICS = frozenset({"matplotlib", "time", "timeit"})

@@ -2,7 +2,8 @@
 
 nbgrader executes every submission in a Jupyter kernel where the student's code can do
 anything the grader's user can. With ``SandboxedKernelManager`` as nbclient's
-``kernel_manager_class``, the kernel starts through this module's launcher,
+``kernel_manager_class`` (for nbgrader: ``c.Execute.kernel_manager_class``), the kernel
+starts through this module's launcher,
 ``python -m gantools.grading.sandbox [options] -- <kernel command>``, which runs it under
 bubblewrap (``bwrap``) and talks to it over ZMQ ``ipc`` sockets in a private folder.
 
@@ -166,7 +167,8 @@ def _read_reason(folder: str) -> str | None:
 def exit_reason(km) -> str | None:
     """Why the latest kernel of ``km`` died (``"killed by signal 9 (SIGKILL)"``,
     ``"exit status 137 (killed by signal 9, SIGKILL)"``, ...), or None when it exited
-    normally or is still running. Still answers after the kernel was cleaned up."""
+    normally or is still running. A kernel that ``shutdown_kernel`` had to terminate reads
+    ``"killed by signal 15 (SIGTERM)"``. Still answers after the kernel was cleaned up."""
     folder = getattr(km, "sandbox_dir", "")
     return (_read_reason(folder) if folder else None) or getattr(km, "_exit_reason", None)
 
@@ -211,8 +213,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         if not restart and self.sandbox_dir:
             self._exit_reason = _read_reason(self.sandbox_dir)
             if self._exit_reason:
-                self.log.warning("Sandboxed kernel %s stopped: %s", self.kernel_id,
-                                 self._exit_reason)
+                # a kernel slow to quit gets SIGTERM from shutdown_kernel: no news
+                log = self.log.debug if self.shutting_down else self.log.warning
+                log("Sandboxed kernel %s stopped: %s", self.kernel_id, self._exit_reason)
             if self._remove_dir is not None:
                 self._remove_dir()
             self.sandbox_dir = ""
@@ -260,7 +263,7 @@ def _is_within(path: str, folder: str) -> bool:
 
 def _hidden_paths(extra: list[str]) -> list[str]:
     """The existing paths to hide, outermost only; ``/tmp`` is private already."""
-    listed = os.environ.get(ENV_HIDE, "").split(os.pathsep) + extra
+    listed = []
     # Unix sockets of system services (docker, dbus, databases) live in /run; those of
     # other kernels in the temporary folder
     listed += ["/run", tempfile.gettempdir()]
@@ -434,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                 dir=_private_base()))
     cwd = os.path.realpath(os.getcwd())
     workdir_copy = None
+    stop_requested: list[int] = []
     env = dict(os.environ)
     try:
         if args.no_bwrap:
@@ -471,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"cannot run {full_cmd[0]}: {error}") from None
 
         def forward(signum, _frame):
+            stop_requested.append(signum)
             try:
                 child.send_signal(signum)
             except ProcessLookupError:
@@ -488,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         if workdir_copy and os.path.isdir(workdir_copy) and not os.path.islink(workdir_copy):
             shutil.rmtree(workdir_copy, ignore_errors=True)
 
-    if reason:
+    if reason and not stop_requested:
         print(f"gantools sandbox: kernel {reason}", file=sys.stderr)
     if own_private:
         shutil.rmtree(private, ignore_errors=True)

@@ -65,7 +65,7 @@ def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0):
     """D loss = E BCE(1, l_real) + E BCE(0, l_fake), on logits."""
     __tracebackhide__ = True
     _h.compare("discriminator_loss", fn, _losses().discriminator_loss,
-            _bce_cases(seed + (1000 if hidden else 0), hidden), _d_loss_mistakes(), hidden,
+            _bce_cases(_h.hidden_seed(seed, hidden), hidden), _d_loss_mistakes(), hidden,
             nonfinite_hint=_STABLE)
     _h.passed("discriminator_loss agrees with the reference"
            + (" on the hidden cases." if hidden else "."))
@@ -74,7 +74,8 @@ def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0):
 def check_minimax_generator_loss(fn, hidden: bool = False, seed: int = 0):
     """G loss (minimax, minimized) = E log(1 - σ(l_fake)) = -E softplus(l_fake)."""
     __tracebackhide__ = True
-    cases = [(c, (args[1],)) for c, args in _bce_cases(seed + (2000 if hidden else 0), hidden)]
+    cases = [(c, (args[1],)) for c, args in _bce_cases(_h.hidden_seed(seed + 2000, hidden),
+                                                        hidden)]
     mean = tf.reduce_mean
     mistakes = [
         ("this is the non-saturating loss -E log σ(l); the exercise asks for the original "
@@ -99,6 +100,12 @@ def _build(builder, what, *args):
         return builder(*args)
 
 
+def _has_weights(model, what):
+    __tracebackhide__ = True
+    with _h.student_code(what):  # a property of a student's class is student code too
+        return bool(getattr(model, "trainable_variables", None))
+
+
 def _run(model, x, what):
     __tracebackhide__ = True
     with _h.student_code(what):
@@ -117,10 +124,10 @@ def check_generator(build_generator, hidden: bool = False, seed: int = 0):
 def _check_generator(build_generator, hidden, seed):
     __tracebackhide__ = True
     configs = [(4, 2), (8, 2)] if not hidden else [(16, 3), (1, 2)]
-    rng = np.random.default_rng(seed + (10 if hidden else 0))
+    rng = np.random.default_rng(_h.hidden_seed(seed + 10, hidden))
     for latent_dim, data_dim in configs:
         g = _build(build_generator, "build_generator", latent_dim, data_dim)
-        if not getattr(g, "trainable_variables", None):
+        if not _has_weights(g, "build_generator"):
             raise _h.GradingError("build_generator must return a Keras model with trainable "
                                "weights.")
         for n in (1, 7, 64):
@@ -147,10 +154,10 @@ def check_discriminator(build_discriminator, hidden: bool = False, seed: int = 0
 
 def _check_discriminator(build_discriminator, hidden, seed):
     __tracebackhide__ = True
-    rng = np.random.default_rng(seed + (20 if hidden else 0))
+    rng = np.random.default_rng(_h.hidden_seed(seed + 20, hidden))
     for data_dim in ((2,) if not hidden else (3, 1)):
         d = _build(build_discriminator, "build_discriminator", data_dim)
-        if not getattr(d, "trainable_variables", None):
+        if not _has_weights(d, "build_discriminator"):
             raise _h.GradingError("build_discriminator must return a Keras model with trainable "
                                "weights.")
         for n in (1, 9, 64):
@@ -180,6 +187,7 @@ def check_train_step(train_step, hidden: bool = False, seed: int = 0):
     """
     __tracebackhide__ = True
     losses = _losses()
+    seed = _h.hidden_seed(seed, hidden)
     latent_dim, data_dim, batch = (3, 2, 16) if not hidden else (5, 3, 9)
     g0 = _h.mlp([latent_dim, 8, data_dim], seed + 1, "generator")
     d0 = _h.mlp([data_dim, 8, 1], seed + 2, "discriminator")
@@ -188,9 +196,9 @@ def check_train_step(train_step, hidden: bool = False, seed: int = 0):
     g, d = _h.Recorder(g0), _h.Recorder(d0)
     g_opt, d_opt = _h.RecordingOptimizer(0.1), _h.RecordingOptimizer(0.1)
     real = np.random.default_rng(seed + 3).standard_normal((batch, data_dim)).astype(np.float32)
-    with _h.student_code("train_step"):
-        result = train_step(tf.constant(real), g, d, g_opt, d_opt, losses.discriminator_loss,
-                            losses.minimax_generator_loss, latent_dim)
+    with _h.lent(losses.discriminator_loss, losses.minimax_generator_loss) as (d_fn, g_fn), \
+            _h.student_code("train_step"):
+        result = train_step(tf.constant(real), g, d, g_opt, d_opt, d_fn, g_fn, latent_dim)
         returned = ([float(x) for x in result]
                     if isinstance(result, tuple | list) and len(result) == 2 else None)
 
