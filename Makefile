@@ -13,7 +13,7 @@ export PYTHONHASHSEED ?= 0
 DEMO_STEPS ?= 1500
 DEMO_OUT   ?= runs/demo
 
-.PHONY: help venv lint test course demo lab bench clean-venv
+.PHONY: help venv lint test course demo lab bench sandbox clean-venv
 
 help:
 	@echo "make course   the main job: student release, executed solutions, autograding self-check"
@@ -23,6 +23,7 @@ help:
 	@echo "make lint     ruff on .py and .ipynb files"
 	@echo "make bench    the benchmarks in benchmarks/ (minutes; prints tables)"
 	@echo "make venv     only create/refresh .venv"
+	@echo "make sandbox  install bubblewrap, the autograder's kernel sandbox (Debian/Ubuntu)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "gantools needs Python >= 3.10; run make PYTHON=/path/to/python3.1x")'
@@ -54,6 +55,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_metrics.py
+
+# bubblewrap isolates the kernels that autograde student submissions (README: Threat model)
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 && echo "bubblewrap: $$(bwrap --version)" || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap >/dev/null && \
+		echo "bubblewrap: $$(bwrap --version)"; }
 
 clean-venv:
 	rm -rf $(VENV)
