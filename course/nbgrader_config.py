@@ -36,11 +36,13 @@ c.LimitOutput.max_traceback = 60
 
 # Autograde (see gantools.grading.nbgrader_ext): student-written cells are checked by the
 # grading policy before they run; the notebook runs in a bubblewrap sandbox with limits on
-# the whole submission; displayed values never earn credit; faults and violations flag the
-# notebook for manual grading and are listed in <notebook>.grading.json beside it.
+# the whole submission; the value checks are compared again in this process; displayed
+# values never earn credit; faults and violations flag the notebook for manual grading
+# and are listed in <notebook>.grading.json beside it.
 c.Autograde.autograde_preprocessors = [
     "gantools.grading.nbgrader_ext.EnforcePolicy",
     "gantools.grading.execute.SandboxedExecute",
+    "gantools.grading.nbgrader_ext.VerifyValues",
     "gantools.grading.nbgrader_ext.ScoreStrictly",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",

@@ -168,3 +168,46 @@ def test_clean_cells_leave_no_notes(source):
     resources = {"gantools_trusted": {}}
     nbgrader_ext.EnforcePolicy().preprocess(nb, resources)
     assert state(resources)["violations"] == [] and state(resources)["skip"] == {}
+
+
+# --- verdicts recomputed in the grader's process ----------------------------------------------
+
+def test_hidden_calls_of_trusted_test_cells_get_the_graders_nonce():
+    source = ('load("01_basic_gan").check_discriminator_loss(f)\n'
+              'load("01_basic_gan").check_discriminator_loss(f, hidden=True)')
+    nb = new_notebook(cells=[cell(source, grade_id="t", grade=True, locked=True, points=1),
+                             cell(source)])  # an added copy is not trusted: no nonce
+    notes = {}
+    nbgrader_ext.add_nonces(nb, {"t": source}, notes)
+    nonce = notes["nonces"][0]
+    assert f"hidden=True, nonce={nonce})" in nb.cells[0].source
+    assert "nonce" not in nb.cells[1].source and list(notes["nonces"]) == [0]
+
+
+def test_the_grader_recomputes_what_the_kernel_reported():
+    from gantools.grading import load
+    from gantools.grading.evidence import EVIDENCE
+
+    checks = load("01_basic_gan")
+    source = ('load("01_basic_gan").check_discriminator_loss(f)\n'
+              'load("01_basic_gan").check_discriminator_loss(f, hidden=True, nonce=77)')
+
+    def test_cell(*records):
+        c = cell(source, grade_id="t", grade=True, locked=True, points=2)
+        c.outputs = [new_output("display_data", data={EVIDENCE: r, "text/plain": ""})
+                     for r in records]
+        return c
+
+    def record(hidden, seed, values=None):
+        return {"check": "check_discriminator_loss", "hidden": hidden, "seed": seed,
+                "values": values or checks.expected("check_discriminator_loss", seed, hidden)}
+
+    def verify(c):
+        return nbgrader_ext.verify_values(c, 77, lambda name: checks)
+
+    assert verify(test_cell(record(False, 0), record(True, 77))) is None
+    wrong = [v + 0.5 for v in checks.expected("check_discriminator_loss", 77, True)]
+    assert "own comparison" in verify(test_cell(record(False, 0), record(True, 77, wrong)))
+    assert "no record" in verify(test_cell(record(False, 0)))
+    assert "inputs other than the grader's" in verify(test_cell(record(False, 0),
+                                                                record(True, 5)))

@@ -282,8 +282,10 @@ def test_loaded_checks_expose_only_check_functions():
         module = load_checks(assignment)
         public = {k: v for k, v in vars(module).items() if not k.startswith("_")}
         for name, value in public.items():
-            assert (name.startswith("check_") and callable(value)) or isinstance(
-                value, types.ModuleType) and value.__name__ in ("numpy", "tensorflow"), name
+            assert (name.startswith("check_") and callable(value)) or name in (
+                "expected", "VERIFIED") or isinstance(value, types.ModuleType) and (
+                value.__name__ in ("numpy", "tensorflow")), name
+        assert set(getattr(module, "VERIFIED", ())) <= set(public)
 
 
 def test_load_compiles_the_source_not_a_cached_copy_and_names_unknown_assignments():

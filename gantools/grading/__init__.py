@@ -5,7 +5,8 @@ A test cell gets the checks of its notebook with::
     from gantools.grading import load
     load("01_basic_gan").check_discriminator_loss(discriminator_loss)
 
-:func:`load` compiles ``gantools/grading/harness.py`` and the notebook's checks module
+:func:`load` compiles ``gantools/grading/harness.py`` (with ``evidence.py``, which it
+imports) and the notebook's checks module
 ``gantools/grading/checks/nb<assignment>.py`` afresh from their source files on every
 call (never from ``__pycache__``), into a private package that ``sys.modules`` holds only
 while they load. Patches a notebook makes to an imported copy of gantools (a rebound
@@ -26,6 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CHECKS = HERE / "checks"
+FRESH = ("evidence", "harness")  # the modules a checks module may import, in load order
 _counter = itertools.count()
 
 
@@ -67,15 +69,17 @@ def load(assignment: str) -> types.ModuleType:
     modules = {
         root: _module(root, HERE, package=True),
         f"{root}.checks": _module(f"{root}.checks", CHECKS, package=True),
-        f"{root}.harness": _module(f"{root}.harness", HERE / "harness.py"),
     }
+    for name in FRESH:
+        modules[f"{root}.{name}"] = _module(f"{root}.{name}", HERE / f"{name}.py")
+        setattr(modules[root], name, modules[f"{root}.{name}"])
+    modules[root].checks = modules[f"{root}.checks"]
     checks = _module(f"{root}.checks.{path.stem}", path)
     modules[checks.__name__] = checks
-    modules[root].checks = modules[f"{root}.checks"]
-    modules[root].harness = modules[f"{root}.harness"]
     sys.modules.update(modules)
     try:
-        _exec(modules[f"{root}.harness"], HERE / "harness.py")
+        for name in FRESH:
+            _exec(modules[f"{root}.{name}"], HERE / f"{name}.py")
         _exec(checks, path)
     finally:
         for name in modules:

@@ -24,16 +24,22 @@ contains expected values.
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from pathlib import Path
 
 from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
 from traitlets import Bool
 
+from .evidence import EVIDENCE, agree
 from .execute import cell_label, error_output, state
 from .policy import ANSWER, EXTRA, check_cell, imported_modules
 
 HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+CHECK_CALL = re.compile(
+    r'load\("(?P<assignment>[\w.-]+)"\)\.(?P<check>check_\w+)\((?P<args>[^()]*)\)')
+HIDDEN_ARG = re.compile(r"hidden\s*=\s*True")
 
 
 def _nbgrader(cell):
@@ -62,6 +68,14 @@ def trusted_sources(resources) -> dict[str, str]:
                 if c.locked and c.cell_type == "code"}
 
 
+def is_trusted(cell, trusted: dict[str, str]) -> bool:
+    """One of the release's own locked code cells, exactly as the gradebook holds it."""
+    meta = _nbgrader(cell)
+    gid = meta.get("grade_id")
+    return bool(cell.cell_type == "code" and meta.get("locked") and not meta.get("solution")
+                and gid in trusted and trusted[gid] == cell.source)
+
+
 def policy_violations(nb, trusted: dict[str, str]) -> list[dict]:
     """Violations of every code cell that is not a trusted locked cell, in cell order.
 
@@ -75,12 +89,9 @@ def policy_violations(nb, trusted: dict[str, str]) -> list[dict]:
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        meta = _nbgrader(cell)
-        gid = meta.get("grade_id")
-        if (meta.get("locked") and not meta.get("solution") and gid in trusted
-                and trusted[gid] == cell.source):
+        if is_trusted(cell, trusted):
             continue
-        kind = ANSWER if meta.get("solution") else EXTRA
+        kind = ANSWER if _nbgrader(cell).get("solution") else EXTRA
         for v in check_cell(cell.source, kind, modules):
             found.append({"cell_index": index, "cell": cell_label(nb, index), "kind": kind,
                           "line": v.line, "rule": v.rule, "detail": v.detail})
@@ -101,20 +112,98 @@ def _summary(notes) -> str:
     return "; ".join(parts)
 
 
+def add_nonces(nb, trusted: dict[str, str], notes) -> None:
+    """Give every hidden check call of a trusted test cell the grader's nonce.
+
+    The nonce seeds the hidden inputs; the student's code runs before the test cell and so
+    cannot know it. ``notes["nonces"]`` keeps it for :class:`VerifyValues`.
+    """
+    for index, cell in enumerate(nb.cells):
+        if not (is_test(cell) and is_trusted(cell, trusted)):
+            continue
+        nonce = secrets.randbits(31)
+        cell.source = HIDDEN_ARG.sub(f"hidden=True, nonce={nonce}", cell.source)
+        notes.setdefault("nonces", {})[index] = nonce
+
+
 class EnforcePolicy(Preprocessor):
-    """Check student-written cells against the policy; mark breaking cells as not to run."""
+    """Check student-written cells against the policy; mark breaking cells as not to run;
+    give hidden checks the grader's nonces."""
 
     enabled = Bool(True).tag(config=True)
 
     def preprocess(self, nb, resources):
         notes = state(resources)
-        notes["violations"] = policy_violations(nb, trusted_sources(resources))
+        trusted = trusted_sources(resources)
+        notes["violations"] = policy_violations(nb, trusted)
+        add_nonces(nb, trusted, notes)
         for v in notes["violations"]:
             notes["skip"].setdefault(v["cell_index"], (
                 f"not run: {v['cell']} breaks the grading policy at line {v['line']}: "
                 f"{v['detail']} [{v['rule']}]. The notebook is flagged for manual grading."))
             self.log.warning("Policy violation in %s, line %d: %s [%s]", v["cell"],
                              v["line"], v["detail"], v["rule"])
+        return nb, resources
+
+
+def _records(cell) -> list[dict]:
+    return [o["data"][EVIDENCE] for o in cell.get("outputs", [])
+            if o.get("output_type") == "display_data" and EVIDENCE in o.get("data", {})]
+
+
+def verify_values(cell, nonce, load_checks) -> str | None:
+    """Compare, in this process, what a test cell's verified checks received with the
+    reference; the reason of a disagreement, or None."""
+    records = _records(cell)
+    for call in CHECK_CALL.finditer(cell.source):
+        checks = load_checks(call["assignment"])
+        if call["check"] not in getattr(checks, "VERIFIED", ()):
+            continue
+        hidden = bool(HIDDEN_ARG.search(call["args"]))
+        found = [r for r in records if r.get("check") == call["check"]
+                 and r.get("hidden") == hidden]
+        if not found:
+            return (f"{call['check']}{' (hidden)' if hidden else ''} passed in the kernel, "
+                    "but no record of what the code returned reached the grader")
+        record = found[0]
+        if hidden and record.get("seed") != nonce:
+            return f"{call['check']} (hidden) ran on inputs other than the grader's"
+        want = checks.expected(call["check"], int(record["seed"]), hidden)
+        got = [float(v) for v in record.get("values", [])]
+        if len(got) != len(want) or not all(agree(g, w) for g, w in zip(got, want,
+                                                                          strict=True)):
+            return (f"{call['check']}{' (hidden)' if hidden else ''} passed in the kernel, "
+                    "but the grader's own comparison of the returned values disagrees "
+                    "(was a comparison patched?)")
+    return None
+
+
+class VerifyValues(Preprocessor):
+    """Recompute, outside the kernel, the verdicts of the checks that report values."""
+
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        from . import load
+
+        notes = state(resources)
+        loaded = {}
+
+        def load_checks(assignment):
+            if assignment not in loaded:
+                loaded[assignment] = load(assignment)
+            return loaded[assignment]
+
+        for index, cell in enumerate(nb.cells):
+            if not is_test(cell) or index not in notes.get("nonces", {}) or any(
+                    o.get("output_type") == "error" for o in cell.outputs):
+                continue  # untrusted, or failed already: scores 0 anyway
+            reason = verify_values(cell, notes["nonces"][index], load_checks)
+            if reason:
+                cell.outputs.append(error_output("GraderDisagrees", reason))
+                notes["faults"].append({"cell_index": index, "cell": cell_label(nb, index),
+                                        "reason": reason})
+                self.log.warning("Grader disagrees at %s: %s", cell_label(nb, index), reason)
         return nb, resources
 
 
@@ -207,6 +296,8 @@ class RedactHiddenTests(Preprocessor):
                 cell.source = "# (hidden tests)"
             outputs = []
             for output in cell.outputs:
+                if EVIDENCE in output.get("data", {}):
+                    continue  # the record for the grader, not for the student
                 if output.get("output_type") == "error":
                     text = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
                     output = new_output("error", ename=output.get("ename", "Error"),

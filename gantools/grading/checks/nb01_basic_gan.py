@@ -61,21 +61,47 @@ def _d_loss_mistakes():
     ]
 
 
-def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0):
+def _cases(check, seed, hidden):
+    """The inputs of a value check: (case description, args) pairs."""
+    cases = _bce_cases(seed, hidden)
+    if check == "check_discriminator_loss":
+        return cases
+    return [(c, (args[1],)) for c, args in cases]
+
+
+def _reference_for(check):
+    losses = _losses()
+    return {"check_discriminator_loss": losses.discriminator_loss,
+            "check_minimax_generator_loss": losses.minimax_generator_loss}[check]
+
+
+# The checks whose values nbgrader's process verifies again, outside the kernel.
+VERIFIED = ("check_discriminator_loss", "check_minimax_generator_loss")
+
+
+def expected(check: str, seed: int, hidden: bool) -> list[float]:
+    """The reference values of a verified check's cases, for the grader's own comparison."""
+    reference_fn = _reference_for(check)
+    return [float(reference_fn(*[tf.constant(a) for a in args]))
+            for _, args in _cases(check, seed, hidden)]
+
+
+def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """D loss = E BCE(1, l_real) + E BCE(0, l_fake), on logits."""
     __tracebackhide__ = True
-    _h.compare("discriminator_loss", fn, _losses().discriminator_loss,
-            _bce_cases(_h.hidden_seed(seed, hidden), hidden), _d_loss_mistakes(), hidden,
-            nonfinite_hint=_STABLE)
+    seed = _h.hidden_seed(seed, hidden, nonce)
+    _h.compare("discriminator_loss", fn, _reference_for("check_discriminator_loss"),
+               _cases("check_discriminator_loss", seed, hidden), _d_loss_mistakes(), hidden,
+               nonfinite_hint=_STABLE, evidence=("check_discriminator_loss", seed))
     _h.passed("discriminator_loss agrees with the reference"
            + (" on the hidden cases." if hidden else "."))
 
 
-def check_minimax_generator_loss(fn, hidden: bool = False, seed: int = 0):
+def check_minimax_generator_loss(fn, hidden: bool = False, seed: int = 2000, nonce=None):
     """G loss (minimax, minimized) = E log(1 - σ(l_fake)) = -E softplus(l_fake)."""
     __tracebackhide__ = True
-    cases = [(c, (args[1],)) for c, args in _bce_cases(_h.hidden_seed(seed + 2000, hidden),
-                                                        hidden)]
+    seed = _h.hidden_seed(seed, hidden, nonce)
+    cases = _cases("check_minimax_generator_loss", seed, hidden)
     mean = tf.reduce_mean
     mistakes = [
         ("this is the non-saturating loss -E log σ(l); the exercise asks for the original "
@@ -86,8 +112,9 @@ def check_minimax_generator_loss(fn, hidden: bool = False, seed: int = 0):
         ("sigmoid applied to logits before a logits formula (sigmoid twice).",
          lambda f: -mean(_softplus(tf.sigmoid(f)))),
     ]
-    _h.compare("generator_loss", fn, _losses().minimax_generator_loss, cases, mistakes, hidden,
-            nonfinite_hint=_STABLE)
+    _h.compare("generator_loss", fn, _reference_for("check_minimax_generator_loss"), cases,
+               mistakes, hidden, nonfinite_hint=_STABLE,
+               evidence=("check_minimax_generator_loss", seed))
     _h.passed("generator_loss agrees with the reference" + (" on the hidden cases." if hidden
                                                          else "."))
 
@@ -112,11 +139,11 @@ def _run(model, x, what):
         return np.asarray(model(tf.constant(x), training=False))
 
 
-def check_generator(build_generator, hidden: bool = False, seed: int = 0):
+def check_generator(build_generator, hidden: bool = False, seed: int = 0, nonce=None):
     """G = build_generator(latent_dim, data_dim) maps (n, latent_dim) noise to (n, data_dim)."""
     __tracebackhide__ = True
     with _h.hidden_wording(hidden, "build_generator"):
-        _check_generator(build_generator, hidden, seed)
+        _check_generator(build_generator, hidden, _h.hidden_seed(seed + 10, hidden, nonce))
     _h.passed("build_generator builds a generator of the right shapes"
            + (" for the hidden sizes." if hidden else "."))
 
@@ -124,7 +151,7 @@ def check_generator(build_generator, hidden: bool = False, seed: int = 0):
 def _check_generator(build_generator, hidden, seed):
     __tracebackhide__ = True
     configs = [(4, 2), (8, 2)] if not hidden else [(16, 3), (1, 2)]
-    rng = np.random.default_rng(_h.hidden_seed(seed + 10, hidden))
+    rng = np.random.default_rng(seed)
     for latent_dim, data_dim in configs:
         g = _build(build_generator, "build_generator", latent_dim, data_dim)
         if not _has_weights(g, "build_generator"):
@@ -143,18 +170,19 @@ def _check_generator(build_generator, hidden, seed):
                                "its input?")
 
 
-def check_discriminator(build_discriminator, hidden: bool = False, seed: int = 0):
+def check_discriminator(build_discriminator, hidden: bool = False, seed: int = 0, nonce=None):
     """D = build_discriminator(data_dim) maps (n, data_dim) data to (n, 1) logits."""
     __tracebackhide__ = True
     with _h.hidden_wording(hidden, "build_discriminator"):
-        _check_discriminator(build_discriminator, hidden, seed)
+        _check_discriminator(build_discriminator, hidden,
+                             _h.hidden_seed(seed + 20, hidden, nonce))
     _h.passed("build_discriminator returns one logit per example"
            + (" for the hidden sizes." if hidden else "."))
 
 
 def _check_discriminator(build_discriminator, hidden, seed):
     __tracebackhide__ = True
-    rng = np.random.default_rng(_h.hidden_seed(seed + 20, hidden))
+    rng = np.random.default_rng(seed)
     for data_dim in ((2,) if not hidden else (3, 1)):
         d = _build(build_discriminator, "build_discriminator", data_dim)
         if not _has_weights(d, "build_discriminator"):
@@ -177,7 +205,7 @@ def _check_discriminator(build_discriminator, hidden, seed):
 
 # --- the training step ----------------------------------------------------------------------
 
-def check_train_step(train_step, hidden: bool = False, seed: int = 0):
+def check_train_step(train_step, hidden: bool = False, seed: int = 0, nonce=None):
     """One alternating step: a D update on real and fake, then a G update on fresh fakes.
 
     The models and optimizers are wrapped so the check sees every batch and every update.
@@ -187,7 +215,7 @@ def check_train_step(train_step, hidden: bool = False, seed: int = 0):
     """
     __tracebackhide__ = True
     losses = _losses()
-    seed = _h.hidden_seed(seed, hidden)
+    seed = _h.hidden_seed(seed, hidden, nonce)
     latent_dim, data_dim, batch = (3, 2, 16) if not hidden else (5, 3, 9)
     g0 = _h.mlp([latent_dim, 8, data_dim], seed + 1, "generator")
     d0 = _h.mlp([data_dim, 8, 1], seed + 2, "discriminator")
