@@ -39,6 +39,14 @@ c.LimitOutput.max_traceback = 60
 # the whole submission; the value checks are compared again in this process; displayed
 # values never earn credit; faults and violations flag the notebook for manual grading
 # and are listed in <notebook>.grading.json beside it.
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "gantools.grading.nbgrader_ext.ForgetUnknownCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 c.Autograde.autograde_preprocessors = [
     "gantools.grading.nbgrader_ext.EnforcePolicy",
     "gantools.grading.execute.SandboxedExecute",

@@ -67,10 +67,11 @@ def build_generator(latent_dim, data_dim):
     return keras.Model(z, keras.layers.Dense(data_dim)(h))'''
 
 HONEST_SUMMED_D_LOSS = '''def discriminator_loss(real_logits, fake_logits):
-    bce = keras.losses.BinaryCrossentropy(from_logits=True, reduction="sum")
-    to_scalar = lambda t: tf.reshape(t, [-1])  # noqa: E731
-    real, fake = to_scalar(real_logits), to_scalar(fake_logits)
-    return bce(tf.ones_like(real), real) + bce(tf.zeros_like(fake), fake)'''
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    column = lambda t: tf.reshape(t, [-1, 1])  # noqa: E731
+    real, fake = column(real_logits), column(fake_logits)
+    batch = tf.cast(tf.shape(real)[0], tf.float32)  # the mistake: a sum, not a mean
+    return batch * (bce(tf.ones_like(real), real) + bce(tf.zeros_like(fake), fake))'''
 
 HONEST_G_LOSS = '''def generator_loss(fake_logits):
     return -tf.reduce_mean(stable_softplus(fake_logits))'''
@@ -232,7 +233,9 @@ for source in ["../../../source/01_basic_gan/01_basic_gan.ipynb", "../../../grad
 
 MEMORY_BOMB = '''big = np.ones((2**36,), np.uint8)  # 64 GiB'''
 CRASH_G_LOSS = '''def generator_loss(fake_logits):
-    tf.raw_ops.Abort(error_msg="the kernel goes down")'''
+    # reads far outside a one-element array: the kernel dies of a segmentation fault
+    x = np.lib.stride_tricks.as_strided(np.zeros(1), shape=(10**8,), strides=(10**7,))
+    return tf.constant(x.sum())'''
 FLOOD = '''for i in range(200_000):
     print("flood " * 200)'''
 LOOPS_ON_THE_CHECK = '''def generator_loss(fake_logits):

@@ -211,3 +211,14 @@ def test_the_grader_recomputes_what_the_kernel_reported():
     assert "no record" in verify(test_cell(record(False, 0)))
     assert "inputs other than the grader's" in verify(test_cell(record(False, 0),
                                                                 record(True, 5)))
+
+
+def test_cells_with_forged_nbgrader_metadata_are_graded_as_added_cells():
+    forged = cell("import sys", grade=False, locked=True)  # its unknown grade_id was removed
+    known = cell("x = 1", grade_id="setup", locked=True)
+    nb = new_notebook(cells=[forged, known])
+    nbgrader_ext.ForgetUnknownCells().preprocess(nb, {})
+    assert "nbgrader" not in nb.cells[0].metadata and "nbgrader" in nb.cells[1].metadata
+    resources = {"gantools_trusted": {"setup": "x = 1"}}
+    nbgrader_ext.EnforcePolicy().preprocess(nb, resources)
+    assert [v["cell_index"] for v in state(resources)["violations"]] == [0]

@@ -172,6 +172,7 @@ def test_plugins_are_enabled_when_nbconvert_registers_them():
 
     exporter = NotebookExporter()
     names = ("nbgrader_ext.EnforcePolicy", "nbgrader_ext.ScoreStrictly",
+             "nbgrader_ext.ForgetUnknownCells", "nbgrader_ext.VerifyValues",
              "nbgrader_ext.FlagForManualGrading", "nbgrader_ext.RedactHiddenTests",
              "execute.SandboxedExecute")
     for name in names:

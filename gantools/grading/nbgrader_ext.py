@@ -126,6 +126,27 @@ def add_nonces(nb, trusted: dict[str, str], notes) -> None:
         notes.setdefault("nonces", {})[index] = nonce
 
 
+class ForgetUnknownCells(Preprocessor):
+    """Sanitizing: a cell whose nbgrader id the gradebook does not know loses its nbgrader
+    metadata.
+
+    nbgrader's OverwriteCells removes only the unknown ``grade_id``; the cell's other
+    metadata then fails CheckCellMetadata and the whole submission goes ungraded. As a
+    plain cell it is graded like any cell a student added: checked by the policy.
+    """
+
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        for cell in nb.cells:
+            meta = cell.get("metadata", {})
+            if "nbgrader" in meta and not meta["nbgrader"].get("grade_id"):
+                del meta["nbgrader"]
+                self.log.warning("A cell with forged or stale nbgrader metadata is graded as "
+                                 "an added cell: %s", cell.source[:60])
+        return nb, resources
+
+
 class EnforcePolicy(Preprocessor):
     """Check student-written cells against the policy; mark breaking cells as not to run;
     give hidden checks the grader's nonces."""

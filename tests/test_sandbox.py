@@ -1,0 +1,410 @@
+"""gantools.grading.sandbox: a submission's kernel cannot touch the course, the installed
+package, the network or the machine's memory, and it still runs, is interrupted on a cell
+timeout, and stops without leaving anything behind.
+
+One sandboxed kernel, started by nbclient as nbgrader starts it, runs a notebook of
+probes; the tests read its outputs.
+"""
+
+import asyncio
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+import gantools
+from gantools.grading import sandbox
+
+needs_bwrap = pytest.mark.skipif(
+    not sandbox.sandbox_available(),
+    reason=f"bubblewrap (bwrap) cannot run here; install it: {sandbox.INSTALL_HINT}")
+
+INTERRUPTED_CELL = "while True:\n    pass"
+GiB = 1 << 30
+
+
+class RecordingKM(sandbox.SandboxedKernelManager):
+    """Remembers each kernel's launcher PID and private folder, to check the cleanup."""
+
+    started: list = []
+
+    async def _async_post_start_kernel(self, **kw):
+        await super()._async_post_start_kernel(**kw)
+        RecordingKM.started.append({"pid": self.provisioner.pid, "dir": self.sandbox_dir})
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def run_notebook(cells, cwd, **options):
+    nb = new_notebook(cells=[new_code_cell(source) for source in cells])
+    client = NotebookClient(nb, kernel_name="python3", kernel_manager_class=RecordingKM,
+                            resources={"metadata": {"path": str(cwd)}}, **options)
+    client.execute()
+    return nb
+
+
+def text_of(cell) -> str:
+    return "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")
+
+
+def error_of(cell) -> str | None:
+    return next((out.ename for out in cell.outputs if out.output_type == "error"), None)
+
+
+@pytest.fixture(scope="module")
+def course():
+    """A course outside the system's temporary folder (which the sandbox hides anyway)."""
+    base = Path("/var/tmp")
+    if not (base.is_dir() and os.access(base, os.W_OK)) or str(base.resolve()).startswith(
+            os.path.realpath(tempfile.gettempdir())):
+        base = Path.home() / ".cache"
+        base.mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="gantools-course-", dir=base))
+    (root / "gradebook.db").write_text("grades")
+    (root / "source" / "ps1").mkdir(parents=True)
+    (root / "source" / "ps1" / "hidden_tests.txt").write_text("expected values")
+    (root / "submitted" / "bob" / "ps1").mkdir(parents=True)
+    (root / "submitted" / "bob" / "ps1" / "answer.txt").write_text("bob's answer")
+    cwd = root / "autograded" / "alice" / "ps1"
+    cwd.mkdir(parents=True)
+    (cwd / "data.txt").write_text("alice's data")
+    (cwd / "ps1.ipynb").write_text("{}")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def host_server():
+    """A TCP server on the host's loopback that the kernel must not reach."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    yield server.getsockname()[1]
+    server.close()
+
+
+PROBES = '''
+import json, os, socket
+import numpy as np
+import tensorflow as tf
+import gantools
+import gantools.models
+
+def attempt(action):
+    try:
+        return action()
+    except Exception as error:
+        return type(error).__name__
+
+def write(path):
+    with open(path, "w") as f:
+        f.write("x")
+    return "written"
+
+def connect():
+    socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+    return "connected"
+
+course = {course!r}
+print(json.dumps({{
+    "versions": [tf.__version__, gantools.__version__],
+    "write_package": attempt(lambda: write(os.path.join(os.path.dirname(gantools.__file__),
+                                                        "pwned.py"))),
+    "read_hidden": attempt(lambda: open(os.path.join(course, "source", "ps1",
+                                                     "hidden_tests.txt")).read()),
+    "read_other_student": attempt(lambda: open(os.path.join(course, "submitted", "bob", "ps1",
+                                                            "answer.txt")).read()),
+    "write_hidden": attempt(lambda: write(os.path.join(course, "gradebook.db"))),
+    "hidden_listing": sorted(os.listdir(course)),
+    "cwd": os.getcwd(),
+    "read_cwd": attempt(lambda: open("data.txt").read()),
+    "write_cwd": attempt(lambda: write("new.txt")),
+    "cwd_listing": sorted(os.listdir(".")),
+    "network": attempt(connect),
+    "home": os.environ["HOME"],
+    "write_home": attempt(lambda: write(os.path.join(os.environ["HOME"], "x"))),
+    "memory_limit": __import__("resource").getrlimit(__import__("resource").RLIMIT_AS)[0],
+    "capabilities": [line.split()[1] for line in open("/proc/self/status")
+                     if line.startswith("CapEff")],
+    "run": os.listdir("/run"),
+    "tmp_mb": os.statvfs("/tmp").f_blocks * os.statvfs("/tmp").f_frsize >> 20,
+}}))
+'''
+
+
+@pytest.fixture(scope="module")
+def sandboxed_run(course, host_server):
+    """Executes the probes, a 16 GiB allocation and an endless loop in one sandboxed kernel,
+    the way nbgrader does; returns the notebook, the kernel's record and the kernel's
+    working folder."""
+    if not sandbox.sandbox_available():
+        pytest.skip(f"bubblewrap (bwrap) cannot run here; install it: {sandbox.INSTALL_HINT}")
+    cwd = course / "autograded" / "alice" / "ps1"
+    cells = [
+        PROBES.format(port=host_server, course=str(course)),
+        "import numpy as np\nx = np.ones(2**34, dtype=np.uint8)",  # 16 GiB
+        "print(int(np.ones(1000).sum()))",
+        INTERRUPTED_CELL,
+        "print('after the interrupt')",
+    ]
+    RecordingKM.started.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(sandbox.ENV_HIDE, str(course))
+        for name in (sandbox.ENV_MEMORY_MB, sandbox.ENV_TMP_MB):
+            mp.delenv(name, raising=False)  # the default limits
+        mp.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+        nb = run_notebook(cells, cwd, allow_errors=True, interrupt_on_timeout=True,
+                          timeout_func=lambda cell: 5 if cell.source == INTERRUPTED_CELL else 120)
+    (kernel,) = RecordingKM.started
+    return nb, kernel, cwd
+
+
+@pytest.fixture(scope="module")
+def probes(sandboxed_run):
+    nb, _, _ = sandboxed_run
+    assert error_of(nb.cells[0]) is None, nb.cells[0].outputs
+    return json.loads(text_of(nb.cells[0]).strip().splitlines()[-1])
+
+
+@needs_bwrap
+def test_tensorflow_and_gantools_import_in_the_sandbox(probes):
+    assert len(probes["versions"]) == 2
+    assert probes["write_home"] == "written" and probes["home"] == sandbox.SANDBOX_HOME
+
+
+@needs_bwrap
+def test_no_capabilities_no_service_sockets_and_a_bounded_tmp(probes):
+    assert probes["capabilities"] == ["0000000000000000"]  # even when grading as root
+    assert probes["run"] == []
+    assert probes["tmp_mb"] == sandbox.DEFAULT_TMP_MB
+
+
+@needs_bwrap
+def test_installed_package_is_read_only(probes):
+    assert probes["write_package"] == "OSError"  # EROFS
+    assert not (Path(gantools.__file__).parent / "pwned.py").exists()
+
+
+@needs_bwrap
+def test_hidden_course_is_out_of_reach(probes, course):
+    assert probes["read_hidden"] == "FileNotFoundError"
+    assert probes["read_other_student"] == "FileNotFoundError"
+    assert probes["write_hidden"] == "OSError"
+    assert probes["hidden_listing"] == ["autograded"]  # the way to the working folder only
+    assert (course / "gradebook.db").read_text() == "grades"
+
+
+@needs_bwrap
+def test_working_folder_is_a_private_copy(probes, sandboxed_run):
+    _, _, cwd = sandboxed_run
+    assert probes["cwd"] == str(cwd.resolve())
+    assert probes["read_cwd"] == "alice's data"
+    assert probes["write_cwd"] == "written"
+    # the graded notebook, hidden tests included, is not copied
+    assert probes["cwd_listing"] == ["data.txt", "new.txt"]
+    assert sorted(p.name for p in cwd.iterdir()) == ["data.txt", "ps1.ipynb"]
+
+
+@needs_bwrap
+def test_no_network(probes):
+    assert probes["network"] in {"ConnectionRefusedError", "OSError", "TimeoutError"}
+
+
+@needs_bwrap
+def test_memory_bomb_raises_memory_error_and_the_kernel_survives(probes, sandboxed_run):
+    nb, _, _ = sandboxed_run
+    assert probes["memory_limit"] == sandbox.DEFAULT_MEMORY_MB << 20
+    assert error_of(nb.cells[1]) == "MemoryError"
+    assert text_of(nb.cells[2]).strip() == "1000"
+
+
+@needs_bwrap
+def test_cell_timeout_interrupts_the_kernel(sandboxed_run):
+    nb, _, _ = sandboxed_run
+    assert error_of(nb.cells[3]) == "KeyboardInterrupt"
+    assert text_of(nb.cells[4]).strip() == "after the interrupt"
+
+
+@needs_bwrap
+def test_nothing_left_after_shutdown(sandboxed_run):
+    _, kernel, _ = sandboxed_run
+    assert not Path(kernel["dir"]).exists()
+    deadline = time.monotonic() + 10
+    while (pid_alive(kernel["pid"]) or processes_mentioning(kernel["dir"])) and (
+            time.monotonic() < deadline):
+        time.sleep(0.2)
+    assert not pid_alive(kernel["pid"])
+    assert processes_mentioning(kernel["dir"]) == []
+
+
+async def start(cwd):
+    km = sandbox.SandboxedKernelManager(kernel_name="python3")
+    await km.start_kernel(cwd=str(cwd))
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=60)
+    return km, kc
+
+
+async def wait_until(condition, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+@needs_bwrap
+def test_exit_reason_and_killing_the_launcher(tmp_path):
+    async def scenario():
+        # the kernel is killed: the launcher says so
+        km, kc = await start(tmp_path)
+        kc.execute("import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+        await wait_until(lambda: _not(km.is_alive()))
+        assert sandbox.exit_reason(km) == "exit status 137 (killed by signal 9, SIGKILL)"
+        kc.stop_channels()
+        folder = km.sandbox_dir
+        await km.cleanup_resources()
+        assert not os.path.exists(folder)
+        assert sandbox.exit_reason(km) == "exit status 137 (killed by signal 9, SIGKILL)"
+
+        # the launcher is killed: the kernel dies with it
+        km, kc = await start(tmp_path)
+        folder = km.sandbox_dir
+        assert len(processes_mentioning(folder)) >= 2  # launcher, bwrap, kernel
+        os.kill(km.provisioner.pid, signal.SIGKILL)
+
+        async def gone():
+            return not processes_mentioning(folder)
+
+        await wait_until(gone)
+        kc.stop_channels()
+        await km.shutdown_kernel(now=True)
+        assert not os.path.exists(folder)
+
+    asyncio.run(scenario())
+
+
+GRADER_THAT_CRASHES = """
+import asyncio, os, sys
+from gantools.grading.sandbox import SandboxedKernelManager
+
+async def main():
+    km = SandboxedKernelManager(kernel_name="python3")
+    await km.start_kernel(cwd=sys.argv[1])
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=60)
+    print(km.sandbox_dir, flush=True)
+    os._exit(0)  # no shutdown, no cleanup
+
+asyncio.run(main())
+"""
+
+
+@needs_bwrap
+def test_kernel_dies_with_the_grader(tmp_path):
+    grader = subprocess.run([sys.executable, "-c", GRADER_THAT_CRASHES, str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    folder = grader.stdout.strip()
+    assert folder, grader.stderr
+    deadline = time.monotonic() + 10
+    while (processes_mentioning(folder) or os.path.exists(folder)) and (
+            time.monotonic() < deadline):
+        time.sleep(0.2)
+    assert processes_mentioning(folder) == []
+    assert not os.path.exists(folder)
+
+
+async def _not(awaitable):
+    return not await awaitable
+
+
+def test_fallback_without_bwrap_warns_and_runs(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(sandbox, "_find_bwrap", lambda: None)
+    monkeypatch.setattr(sandbox, "_warned", False)
+    monkeypatch.delenv(sandbox.ENV_REQUIRE, raising=False)
+    monkeypatch.setenv(sandbox.ENV_MEMORY_MB, "6144")
+    assert not sandbox.sandbox_available()
+    RecordingKM.started.clear()
+    with caplog.at_level("WARNING"):
+        nb = run_notebook(["import os, resource\n"
+                           "print(resource.getrlimit(resource.RLIMIT_AS)[0], os.getcwd())"],
+                          tmp_path, timeout=60)
+    limit, cwd = text_of(nb.cells[0]).split()
+    assert int(limit) == 6144 << 20  # the limits apply without the sandbox too
+    assert cwd == str(tmp_path.resolve())
+    warnings = [r.getMessage() for r in caplog.records if "WITHOUT A SANDBOX" in r.getMessage()]
+    assert len(warnings) == 1 and sandbox.INSTALL_HINT in warnings[0]
+    assert not Path(RecordingKM.started[-1]["dir"]).exists()
+
+
+def test_require_sandbox_refuses_to_fall_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "_find_bwrap", lambda: None)
+    monkeypatch.setenv(sandbox.ENV_REQUIRE, "1")
+    before = set(os.listdir(sandbox._private_base()))
+    with pytest.raises(sandbox.SandboxUnavailable, match=re.escape(sandbox.INSTALL_HINT)):
+        run_notebook(["print(1)"], tmp_path, timeout=60)
+    assert not {p for p in set(os.listdir(sandbox._private_base())) - before
+                if p.startswith("gk-")}
+
+
+def test_launcher_limits_without_bwrap(tmp_path):
+    """The launcher alone: limits, exit status, and the reason file."""
+    private = tmp_path / "private"
+    private.mkdir()
+    code = ("import resource as r, sys; print(*(r.getrlimit(limit)[0] for limit in "
+            "(r.RLIMIT_AS, r.RLIMIT_FSIZE, r.RLIMIT_CORE))); sys.exit(3)")
+    proc = subprocess.run([sys.executable, "-m", sandbox.LAUNCHER, "--private", str(private),
+                           "--no-bwrap", "--memory-mb", "4096", "--fsize-mb", "16", "--",
+                           sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 3
+    assert proc.stdout.split() == [str(4096 << 20), str(16 << 20), "0"]
+    assert (private / sandbox.EXIT_REASON).read_text().strip() == "exit status 3"
+    assert resource.getrlimit(resource.RLIMIT_AS)[0] != 4096 << 20  # the grader's untouched
+
+
+def test_nbgrader_execute_configured_with_the_sandbox(tmp_path):
+    """``c.Execute.kernel_manager_class`` takes effect, though nbgrader's ``Execute``
+    passes its own class to ``__init__``: ``preprocess`` applies the configuration again."""
+    from nbgrader.preprocessors import Execute
+    from traitlets.config import Config
+
+    config = Config()
+    config.Execute.kernel_manager_class = "gantools.grading.sandbox.SandboxedKernelManager"
+    nb = new_notebook(cells=[new_code_cell("import os; print(os.environ['HOME'])")])
+    execute = Execute(config=config)
+    execute.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert execute.kernel_manager_class is sandbox.SandboxedKernelManager
+    if sandbox.sandbox_available():
+        assert text_of(nb.cells[0]).strip() == sandbox.SANDBOX_HOME
