@@ -65,6 +65,20 @@ def notebooks(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
 
 
+def unlocked_code_cells(notebook: Path) -> list[str]:
+    """Code cells that are neither answers nor locked: nbgrader would not restore them at
+    autograde, so whatever a student put there would run as if it were the course's."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    loose = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "code" and not (meta.get("solution") or meta.get("locked")):
+            loose.append(cell.source.split("\n", 1)[0][:60])
+    return loose
+
+
 def execute(notebook: Path, output: Path, short: bool, timeout: int = 1200) -> float:
     """Execute a notebook top to bottom (full or short mode); returns seconds taken."""
     import nbformat
@@ -149,6 +163,12 @@ def build(course: Path = COURSE, solutions: Path = SOLUTIONS):
     add_students(course, SELF_CHECK)
     solutions.mkdir(parents=True, exist_ok=True)
     for assignment in assignments(course):
+        for source in notebooks(course / "source" / assignment):
+            loose = unlocked_code_cells(source)
+            if loose:
+                raise PipelineError(f"{source}: lock every code cell that is not an answer "
+                                    "(nbgrader metadata locked: true, with a grade_id), or "
+                                    f"autograde would run student edits of it unchecked: {loose}")
         t0 = time.perf_counter()
         run_nbgrader(course, "generate_assignment", assignment, "--force")
         release_time = time.perf_counter() - t0

@@ -86,8 +86,7 @@ def test_source_is_clean_ids_unique_and_every_code_cell_answer_or_locked(assignm
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     ids = [nb_grader(c)["grade_id"] for c in nb.cells if nb_grader(c)]
     assert len(ids) == len(set(ids))
-    loose = [c.source[:60] for c in nb.cells if c.cell_type == "code"
-             and not (nb_grader(c).get("solution") or nb_grader(c).get("locked"))]
+    loose = pipeline.unlocked_code_cells(source_path(assignment))
     assert not loose, ("code cells that are neither answers nor locked would run unchecked "
                        f"at autograde; lock them: {loose}")
 
