@@ -293,3 +293,12 @@ def test_feedback_contains_no_hidden_tests_or_expected_values(graded_class):
     assert "numerically stable" in partial  # the hidden check's message, without numbers
     assert not re.search(r"expected -?\d", partial)
 
+
+
+def test_an_unlocked_code_cell_is_found(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1\ny = 2"),
+                                         nbformat.v4.new_code_cell("z = 3")])
+    nb.cells[1].metadata["nbgrader"] = {"locked": True, "grade_id": "z", "grade": False,
+                                        "solution": False, "schema_version": 3}
+    nbformat.write(nb, tmp_path / "n.ipynb")
+    assert pipeline.unlocked_code_cells(tmp_path / "n.ipynb") == ["x = 1"]
