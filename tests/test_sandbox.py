@@ -7,6 +7,7 @@ probes; the tests read its outputs.
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -32,7 +33,6 @@ needs_bwrap = pytest.mark.skipif(
     reason=f"bubblewrap (bwrap) cannot run here; install it: {sandbox.INSTALL_HINT}")
 
 INTERRUPTED_CELL = "while True:\n    pass"
-GiB = 1 << 30
 
 
 class RecordingKM(sandbox.SandboxedKernelManager):
@@ -324,7 +324,8 @@ async def main():
     kc = km.client()
     kc.start_channels()
     await kc.wait_for_ready(timeout=60)
-    print(km.sandbox_dir, flush=True)
+    with open(sys.argv[2], "w") as f:
+        f.write(km.sandbox_dir)
     os._exit(0)  # no shutdown, no cleanup
 
 asyncio.run(main())
@@ -333,16 +334,24 @@ asyncio.run(main())
 
 @needs_bwrap
 def test_kernel_dies_with_the_grader(tmp_path):
-    grader = subprocess.run([sys.executable, "-c", GRADER_THAT_CRASHES, str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
-    folder = grader.stdout.strip()
-    assert folder, grader.stderr
-    deadline = time.monotonic() + 10
-    while (processes_mentioning(folder) or os.path.exists(folder)) and (
-            time.monotonic() < deadline):
-        time.sleep(0.2)
-    assert processes_mentioning(folder) == []
-    assert not os.path.exists(folder)
+    report, log = tmp_path / "sandbox_dir.txt", tmp_path / "grader.log"
+    with log.open("w") as out:  # not a pipe: the kernel would hold it open
+        subprocess.run([sys.executable, "-c", GRADER_THAT_CRASHES, str(tmp_path), str(report)],
+                       stdout=out, stderr=out, timeout=120)
+    assert report.exists(), log.read_text()
+    folder = report.read_text()
+    try:
+        deadline = time.monotonic() + 10
+        while (processes_mentioning(folder) or os.path.exists(folder)) and (
+                time.monotonic() < deadline):
+            time.sleep(0.2)
+        assert processes_mentioning(folder) == []
+        assert not os.path.exists(folder)
+    finally:  # leave nothing behind when it fails
+        for pid in processes_mentioning(folder):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _not(awaitable):
@@ -371,11 +380,12 @@ def test_fallback_without_bwrap_warns_and_runs(tmp_path, monkeypatch, caplog):
 def test_require_sandbox_refuses_to_fall_back(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "_find_bwrap", lambda: None)
     monkeypatch.setenv(sandbox.ENV_REQUIRE, "1")
-    before = set(os.listdir(sandbox._private_base()))
+    private_base = tmp_path / "private"
+    private_base.mkdir()
+    monkeypatch.setattr(sandbox, "_private_base", lambda: str(private_base))
     with pytest.raises(sandbox.SandboxUnavailable, match=re.escape(sandbox.INSTALL_HINT)):
         run_notebook(["print(1)"], tmp_path, timeout=60)
-    assert not {p for p in set(os.listdir(sandbox._private_base())) - before
-                if p.startswith("gk-")}
+    assert list(private_base.iterdir()) == []  # refused before making anything
 
 
 def test_launcher_limits_without_bwrap(tmp_path):
@@ -408,3 +418,35 @@ def test_nbgrader_execute_configured_with_the_sandbox(tmp_path):
     assert execute.kernel_manager_class is sandbox.SandboxedKernelManager
     if sandbox.sandbox_available():
         assert text_of(nb.cells[0]).strip() == sandbox.SANDBOX_HOME
+
+
+def test_mounts_go_from_outer_to_inner_folders(tmp_path):
+    course, private = tmp_path / "course", tmp_path / "gk-private"
+    cwd = course / "autograded" / "alice" / "ps1"
+    cwd.mkdir(parents=True)
+
+    def ops(cwd):
+        args = sandbox.bwrap_command("bwrap", ["kernel"], private=str(private), cwd=str(cwd),
+                                     workdir_copy=str(private / "cwd"), hidden=[str(course)],
+                                     tmp_mb=64)
+        return [(args[i], args[i + 1]) for i in range(len(args) - 1)
+                if args[i] in {"--tmpfs", "--bind", "--remount-ro"}]
+
+    # the course is hidden, then the copy of the working folder goes inside it, then the
+    # course is made read-only (not the copy)
+    assert ops(cwd)[-4:] == [("--tmpfs", str(course)), ("--bind", str(private)),
+                             ("--bind", str(private / "cwd")), ("--remount-ro", str(course))]
+    # a working folder above the hidden one is bound first, and hides nothing
+    assert ops(tmp_path)[-4:] == [("--bind", str(private / "cwd")), ("--tmpfs", str(course)),
+                                  ("--bind", str(private)), ("--remount-ro", str(course))]
+    # the hidden folder itself as the working folder: writable (its copy is empty)
+    assert ops(course)[-3:] == [("--tmpfs", str(course)), ("--bind", str(private)),
+                                ("--bind", str(private / "cwd"))]
+
+
+def test_the_sandbox_can_be_switched_off_for_measurements(monkeypatch):
+    from gantools.grading import sandbox
+
+    monkeypatch.setenv("GANTOOLS_SANDBOX", "off")
+    assert not sandbox.sandbox_available()
+    assert "GANTOOLS_SANDBOX=off" in sandbox._sandbox_problem()

@@ -53,6 +53,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -66,10 +68,12 @@ ENV_MEMORY_MB = "GANTOOLS_SANDBOX_MEMORY_MB"
 ENV_FSIZE_MB = "GANTOOLS_SANDBOX_FSIZE_MB"
 ENV_TMP_MB = "GANTOOLS_SANDBOX_TMP_MB"
 ENV_REQUIRE = "GANTOOLS_REQUIRE_SANDBOX"
+ENV_SWITCH = "GANTOOLS_SANDBOX"  # "off": run kernels unsandboxed, with the usual warning
 
-# TensorFlow's import alone maps ~2 GB of address space, notebook 01 in short mode ~3 GB
-# (measured); 8 GB leaves room for bigger models and still stops a runaway allocation
-# well before it fills the machine. 0 lifts a limit.
+# Measured peaks of address space (VmPeak): 1.7 GB after importing TensorFlow, 2.6 GB for
+# notebook 01 in short mode (3.3 GB without the MALLOC_ARENA_MAX below), of which ~1 GB
+# resident. 8 GB leaves room for bigger models and still turns a runaway allocation into
+# a MemoryError long before it fills the machine. 0 lifts a limit.
 DEFAULT_MEMORY_MB = 8192
 DEFAULT_FSIZE_MB = 256
 DEFAULT_TMP_MB = 512
@@ -110,6 +114,8 @@ def _probe(bwrap: str) -> str | None:
 
 
 def _sandbox_problem() -> str | None:
+    if os.environ.get(ENV_SWITCH, "").strip().lower() == "off":
+        return f"{ENV_SWITCH}=off turns the sandbox off (for measurements and debugging)"
     bwrap = _find_bwrap()
     if bwrap is None:
         return "bubblewrap (bwrap) is not installed or not on PATH"
@@ -181,7 +187,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     in a private folder per kernel, ``sandbox_dir``, which also holds the connection file,
     the copy of the working folder and ``exit-reason``; the folder is removed when the
     kernel is cleaned up. Interrupts keep working: the launcher and bwrap stay in the
-    kernel's process group and ignore SIGINT, so the kernel gets it.
+    kernel's process group and ignore SIGINT, so the kernel gets it. A kernel outlives
+    neither its launcher nor the process that started it (the launcher checks every
+    second).
     """
 
     transport = CaselessStrEnum(["ipc"], default_value="ipc", config=True,
@@ -263,7 +271,7 @@ def _is_within(path: str, folder: str) -> bool:
 
 def _hidden_paths(extra: list[str]) -> list[str]:
     """The existing paths to hide, outermost only; ``/tmp`` is private already."""
-    listed = []
+    listed = os.environ.get(ENV_HIDE, "").split(os.pathsep) + extra
     # Unix sockets of system services (docker, dbus, databases) live in /run; those of
     # other kernels in the temporary folder
     listed += ["/run", tempfile.gettempdir()]
@@ -298,19 +306,22 @@ def _not_copied(path: str, name: str, skip: set[str]) -> bool:
 
 
 def _copy_workdir(src: str, dest: str, skip: set[str]) -> None:
+    if os.path.lexists(dest):
+        shutil.rmtree(dest)
+    if src in skip:  # a hidden folder: a copy would show what it hides
+        os.mkdir(dest)
+        return
     limit = WORKDIR_COPY_LIMIT_MB << 20
     if _workdir_size(src, skip, limit) > limit:
         raise SystemExit(f"the working folder {src} holds more than {WORKDIR_COPY_LIMIT_MB} MB "
                          "to copy into the sandbox; start the kernel in the notebook's folder")
-    if os.path.lexists(dest):
-        shutil.rmtree(dest)
     try:
         # symlinks stay links: their targets resolve inside the sandbox, hidden or read-only
         shutil.copytree(src, dest, symlinks=True,
                         ignore=lambda folder, names: [n for n in names if _not_copied(
                             os.path.join(folder, n), n, skip)])
     except shutil.Error as error:  # unreadable files, sockets: copy the rest
-        print(f"gantools sandbox: not copied: {error}", file=sys.stderr)
+        _say(f"not copied: {error}")
 
 
 def bwrap_command(bwrap: str, cmd: list[str], *, private: str, cwd: str,
@@ -325,7 +336,7 @@ def bwrap_command(bwrap: str, cmd: list[str], *, private: str, cwd: str,
             "--cap-drop", "ALL"]
     # No --new-session: the kernel must stay in the launcher's process group, where
     # jupyter_client sends SIGINT; it has no controlling terminal to abuse anyway.
-    mounts = []  # (depth, order, args): outer folders first, at one path hide then bind
+    mounts = []  # (path, order, args): outer folders first; at one path, hide then bind
     for path in hidden:
         if os.path.isdir(path):
             mounts.append((path, 0, ["--size", str(HIDDEN_TMPFS_BYTES), "--tmpfs", path]))
@@ -393,6 +404,25 @@ def _child_setup(limits: list[tuple[int, int]]):
     return setup
 
 
+def _say(message: str) -> None:
+    try:
+        print(f"gantools sandbox: {message}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # the grader's end of stderr may be gone
+        pass
+
+
+def _watch_parent(grader: int, child: subprocess.Popen, orphaned: list[bool]) -> None:
+    """Kill the sandbox when the grader that started it is gone: a kernel nobody can
+    reach or stop would run forever. (ipykernel's parent poller does this outside the
+    sandbox; inside, the kernel's parent is bwrap's init.)"""
+    while child.poll() is None:
+        if os.getppid() != grader:
+            orphaned.append(True)
+            child.kill()
+            return
+        time.sleep(1.0)
+
+
 def _describe(returncode: int, via_bwrap: bool) -> str | None:
     def name(signum: int) -> str:
         try:
@@ -421,7 +451,7 @@ def _write_reason(private: str, reason: str | None) -> None:
             with os.fdopen(fd, "w") as f:
                 f.write(reason + "\n")
     except OSError as error:
-        print(f"gantools sandbox: cannot write {path}: {error}", file=sys.stderr)
+        _say(f"cannot write {path}: {error}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -438,6 +468,10 @@ def main(argv: list[str] | None = None) -> int:
     cwd = os.path.realpath(os.getcwd())
     workdir_copy = None
     stop_requested: list[int] = []
+    orphaned: list[bool] = []
+    # jupyter_client names the grader in JPY_PARENT_PID unless the kernel is meant to
+    # outlive it
+    grader = os.getppid() if os.environ.get("JPY_PARENT_PID") == str(os.getppid()) else None
     env = dict(os.environ)
     try:
         if args.no_bwrap:
@@ -483,19 +517,25 @@ def main(argv: list[str] | None = None) -> int:
 
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
             signal.signal(signum, forward)
+        if grader is not None:
+            threading.Thread(target=_watch_parent, args=(grader, child, orphaned),
+                             daemon=True).start()
         returncode = child.wait()
         reason = _describe(returncode, via_bwrap=not args.no_bwrap)
+        if orphaned:
+            reason = f"the grader (process {grader}) exited without stopping the kernel"
+        if reason and not stop_requested:
+            _say(f"the kernel stopped: {reason}")
     except SystemExit as stop:
         if not isinstance(stop.code, str):
             raise
         reason, returncode = f"sandbox not started: {stop.code}", 1
+        _say(reason)
     finally:
         if workdir_copy and os.path.isdir(workdir_copy) and not os.path.islink(workdir_copy):
             shutil.rmtree(workdir_copy, ignore_errors=True)
 
-    if reason and not stop_requested:
-        print(f"gantools sandbox: kernel {reason}", file=sys.stderr)
-    if own_private:
+    if own_private or orphaned:  # nobody is left to read or remove the folder
         shutil.rmtree(private, ignore_errors=True)
     else:
         _write_reason(private, reason)
