@@ -270,7 +270,8 @@ def _is_within(path: str, folder: str) -> bool:
 
 
 def _hidden_paths(extra: list[str]) -> list[str]:
-    """The existing paths to hide, outermost only; ``/tmp`` is private already."""
+    """The existing paths to hide, outermost only. ``/tmp`` is private already; a folder
+    inside it is hidden all the same, so that it is read-only like any hidden folder."""
     listed = os.environ.get(ENV_HIDE, "").split(os.pathsep) + extra
     # Unix sockets of system services (docker, dbus, databases) live in /run; those of
     # other kernels in the temporary folder
@@ -279,7 +280,7 @@ def _hidden_paths(extra: list[str]) -> list[str]:
                     and os.path.lexists(p)}, key=len)
     hidden: list[str] = []
     for path in found:
-        if path != "/" and not _is_within(path, "/tmp") and not any(
+        if path not in ("/", "/tmp") and not any(
                 _is_within(path, h) for h in hidden):
             hidden.append(path)
     return hidden
