@@ -105,6 +105,13 @@ def affected_from(notes) -> int | None:
     return min(indices) if indices else None
 
 
+def affected_tests(nb, notes) -> list[int]:
+    """Indices of the test cells at or after the first violation or fault."""
+    first = affected_from(notes)
+    return [] if first is None else [i for i, c in enumerate(nb.cells)
+                                     if is_test(c) and i >= first]
+
+
 def _summary(notes) -> str:
     parts = [f"{v['cell']} line {v['line']}: {v['detail']} [{v['rule']}]"
              for v in notes["violations"]]
@@ -235,7 +242,7 @@ class ScoreStrictly(Preprocessor):
 
     def preprocess(self, nb, resources):
         notes = state(resources)
-        first = affected_from(notes)
+        affected = set(affected_tests(nb, notes))
         for index, cell in enumerate(nb.cells):
             if not is_test(cell):
                 continue
@@ -245,7 +252,7 @@ class ScoreStrictly(Preprocessor):
                     out = new_output("display_data", data=out.get("data", {}),
                                      metadata=out.get("metadata", {}))
                 outputs.append(out)
-            if first is not None and index >= first:
+            if index in affected:
                 outputs.insert(0, error_output(
                     "NotCredited", "no credit: this test runs after code that broke the "
                     "grading policy or faulted; flagged for manual grading. " + _summary(notes)))
@@ -260,9 +267,7 @@ class FlagForManualGrading(Preprocessor):
 
     def preprocess(self, nb, resources):
         notes = state(resources)
-        first = affected_from(notes)
-        affected = [_nbgrader(c)["grade_id"] for i, c in enumerate(nb.cells)
-                    if is_test(c) and first is not None and i >= first]
+        affected = [_nbgrader(nb.cells[i])["grade_id"] for i in affected_tests(nb, notes)]
         info = resources.get("nbgrader", {})
         if affected and "db_url" in info:
             from nbgrader.api import Gradebook
@@ -273,13 +278,14 @@ class FlagForManualGrading(Preprocessor):
                                           info["student"])
                     grade.needs_manual_grade = True
                 gb.db.commit()
-        report = {"flagged": first is not None, "affected_tests": affected,
+        flagged = affected_from(notes) is not None
+        report = {"flagged": flagged, "affected_tests": affected,
                   "violations": notes["violations"], "faults": notes["faults"]}
         folder = resources.get("metadata", {}).get("path")
         if folder and "notebook" in info:
             path = Path(folder) / f"{info['notebook']}.grading.json"
             path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-        if first is not None:
+        if flagged:
             self.log.warning("FLAGGED for manual grading (%s): %s", ", ".join(affected),
                              _summary(notes))
         resources["gantools_report"] = report

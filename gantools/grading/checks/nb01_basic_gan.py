@@ -94,7 +94,7 @@ def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None
                _cases("check_discriminator_loss", seed, hidden), _d_loss_mistakes(), hidden,
                nonfinite_hint=_STABLE, evidence=("check_discriminator_loss", seed))
     _h.passed("discriminator_loss agrees with the reference"
-           + (" on the hidden cases." if hidden else "."))
+              + (" on the hidden cases." if hidden else "."))
 
 
 def check_minimax_generator_loss(fn, hidden: bool = False, seed: int = 2000, nonce=None):
@@ -145,7 +145,7 @@ def check_generator(build_generator, hidden: bool = False, seed: int = 0, nonce=
     with _h.hidden_wording(hidden, "build_generator"):
         _check_generator(build_generator, hidden, _h.hidden_seed(seed + 10, hidden, nonce))
     _h.passed("build_generator builds a generator of the right shapes"
-           + (" for the hidden sizes." if hidden else "."))
+              + (" for the hidden sizes." if hidden else "."))
 
 
 def _check_generator(build_generator, hidden, seed):
@@ -156,18 +156,18 @@ def _check_generator(build_generator, hidden, seed):
         g = _build(build_generator, "build_generator", latent_dim, data_dim)
         if not _has_weights(g, "build_generator"):
             raise _h.GradingError("build_generator must return a Keras model with trainable "
-                               "weights.")
+                                  "weights.")
         for n in (1, 7, 64):
             out = _run(g, rng.standard_normal((n, latent_dim)).astype(np.float32),
                        "the generator")
             if out.shape != (n, data_dim):
                 raise _h.GradingError(f"build_generator({latent_dim}, {data_dim}) maps noise of "
-                                   f"shape ({n}, {latent_dim}) to {out.shape}; expected "
-                                   f"({n}, {data_dim}).")
+                                      f"shape ({n}, {latent_dim}) to {out.shape}; expected "
+                                      f"({n}, {data_dim}).")
         out = _run(g, rng.standard_normal((32, latent_dim)).astype(np.float32), "the generator")
         if np.allclose(out, out[:1], atol=1e-6):
             raise _h.GradingError("the generator gives the same output for every z: does it use "
-                               "its input?")
+                                  "its input?")
 
 
 def check_discriminator(build_discriminator, hidden: bool = False, seed: int = 0, nonce=None):
@@ -177,7 +177,7 @@ def check_discriminator(build_discriminator, hidden: bool = False, seed: int = 0
         _check_discriminator(build_discriminator, hidden,
                              _h.hidden_seed(seed + 20, hidden, nonce))
     _h.passed("build_discriminator returns one logit per example"
-           + (" for the hidden sizes." if hidden else "."))
+              + (" for the hidden sizes." if hidden else "."))
 
 
 def _check_discriminator(build_discriminator, hidden, seed):
@@ -187,20 +187,20 @@ def _check_discriminator(build_discriminator, hidden, seed):
         d = _build(build_discriminator, "build_discriminator", data_dim)
         if not _has_weights(d, "build_discriminator"):
             raise _h.GradingError("build_discriminator must return a Keras model with trainable "
-                               "weights.")
+                                  "weights.")
         for n in (1, 9, 64):
             out = _run(d, rng.standard_normal((n, data_dim)).astype(np.float32),
                        "the discriminator")
             if out.shape != (n, 1):
                 raise _h.GradingError(f"build_discriminator({data_dim}) maps data of shape "
-                                   f"({n}, {data_dim}) to {out.shape}; expected ({n}, 1): one "
-                                   "logit per example.")
+                                      f"({n}, {data_dim}) to {out.shape}; expected ({n}, 1): one "
+                                      "logit per example.")
         far = _run(d, (rng.standard_normal((256, data_dim)) * 1000).astype(np.float32),
                    "the discriminator")
         if far.min() >= 0.0 and far.max() <= 1.0:
             raise _h.GradingError("the discriminator's outputs stay in [0, 1] even for extreme "
-                               "inputs: it ends in a sigmoid. Return logits (a Dense(1) "
-                               "layer without activation); the losses apply the sigmoid.")
+                                  "inputs: it ends in a sigmoid. Return logits (a Dense(1) "
+                                  "layer without activation); the losses apply the sigmoid.")
 
 
 # --- the training step ----------------------------------------------------------------------
@@ -237,7 +237,7 @@ def check_train_step(train_step, hidden: bool = False, seed: int = 0, nonce=None
         who = "d_optimizer" if model == "discriminator" else "g_optimizer"
         if len(opt._updates) != 1:
             raise _h.GradingError(f"{who} should apply exactly one update per train_step, it "
-                               f"applied {len(opt._updates)}.")
+                                  f"applied {len(opt._updates)}.")
         touched = {id(v) for _, v in opt._updates[0]}
         if touched & other:
             wrong = [v for _, v in opt._updates[0] if id(v) in other]
@@ -246,14 +246,14 @@ def check_train_step(train_step, hidden: bool = False, seed: int = 0, nonce=None
                                   f"the {model}'s variables.")
         if touched != ids:
             raise _h.GradingError(f"{who} must update all of the {model}'s trainable variables "
-                               "(pass model.trainable_variables).")
+                                  "(pass model.trainable_variables).")
 
     # D's update: gradients at D's starting weights, on the real batch and the fake batch
     d_inputs = [x.numpy() for x, _ in d._calls]
     fakes = [x for x in d_inputs if x.shape == real.shape and not np.allclose(x, real)]
     if not any(np.allclose(x, real) for x in d_inputs if x.shape == real.shape) or not fakes:
         raise _h.GradingError("the discriminator must see the real batch and a batch of "
-                           "generated data in the D step.")
+                              "generated data in the D step.")
     d_ref = _h.copy_mlp([data_dim, 8, 1], seed + 2, "d_ref", d_start)
     with tf.GradientTape() as tape:
         d_loss = losses.discriminator_loss(d_ref(real), d_ref(fakes[0]))
@@ -284,6 +284,6 @@ def check_train_step(train_step, hidden: bool = False, seed: int = 0, nonce=None
         raise _h.GradingError("train_step should return (d_loss, g_loss).")
     if not np.allclose(returned, [float(d_loss), float(g_loss)], rtol=1e-4, atol=1e-5):
         raise _h.GradingError("train_step returns losses that differ from the ones it trained "
-                           "on; return (d_loss, g_loss) of this step.")
+                              "on; return (d_loss, g_loss) of this step.")
     _h.passed("train_step updates D, then G, each along its own loss's gradient"
-           + (" (hidden sizes)." if hidden else "."))
+              + (" (hidden sizes)." if hidden else "."))
