@@ -101,8 +101,10 @@ HONEST_SUBCLASS_D = '''class Critic(keras.Model):
 
 
 def build_discriminator(data_dim):
+    import numpy as np
+
     critic = Critic()
-    critic(tf.zeros((1, data_dim)))  # create the weights
+    critic(np.zeros((1, data_dim), dtype=np.float32))  # create the weights
     return critic'''
 
 HONEST_TF_STEP = '''@tf.function
