@@ -37,10 +37,15 @@ def good_step(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn
     return d_loss, g_loss
 
 
-def mlp(inputs, outputs, activation=None):
+def mlp(inputs, outputs, activation=None, hidden="relu"):
     x = keras.Input((inputs,))
-    h = keras.layers.Dense(16, activation="relu")(x)
+    h = keras.layers.Dense(16, activation=hidden)(x)
     return keras.Model(x, keras.layers.Dense(outputs, activation=activation)(h))
+
+
+def critic(inputs, outputs=1, activation=None):
+    """A discriminator as the exercise asks: LeakyReLU hidden layer, logits out."""
+    return mlp(inputs, outputs, activation, hidden="leaky_relu")
 
 
 def fails(check, *args, match, **kwargs):
@@ -56,7 +61,7 @@ def test_correct_answers_pass_every_check():
         assert g.check_discriminator_loss(good_d_loss, hidden=hidden) is None
         assert g.check_minimax_generator_loss(good_g_loss, hidden=hidden) is None
         assert g.check_generator(lambda z, d: mlp(z, d), hidden=hidden) is None
-        assert g.check_discriminator(lambda d: mlp(d, 1), hidden=hidden) is None
+        assert g.check_discriminator(lambda d: critic(d), hidden=hidden) is None
         assert g.check_train_step(good_step, hidden=hidden) is None
     assert g.check_train_step(tf.function(good_step)) is None
 
@@ -79,7 +84,6 @@ def test_wrong_discriminator_losses_name_the_mistake(wrong, hint):
 def test_hidden_failures_show_no_expected_values():
     unstable = lambda r, f: (-tf.reduce_mean(tf.math.log(tf.sigmoid(r)))  # noqa: E731
                              - tf.reduce_mean(tf.math.log(1 - tf.sigmoid(f))))
-    load().check_discriminator_loss(unstable)  # fine on moderate logits
     with pytest.raises(AssertionError) as info:
         load().check_discriminator_loss(unstable, hidden=True)
     assert "numerically stable" in str(info.value) and "expected" not in str(info.value)
@@ -98,8 +102,8 @@ def test_generator_loss_mistakes():
 
 def test_model_mistakes():
     g = load()
-    fails(g.check_discriminator, lambda d: mlp(d, 1, "sigmoid"), match="ends in a sigmoid")
-    fails(g.check_discriminator, lambda d: mlp(d, 2), match=r"expected \(1, 1\)")
+    fails(g.check_discriminator, lambda d: critic(d, 1, "sigmoid"), match="ends in a sigmoid")
+    fails(g.check_discriminator, lambda d: critic(d, 2), match=r"expected \(1, 1\)")
     fails(g.check_generator, lambda z, d: mlp(z, 5), match="expected")
     fails(g.check_generator, lambda z, d: (_ for _ in ()).throw(NotImplementedError),
           match="not implemented yet")
@@ -116,7 +120,8 @@ def test_train_step_mistakes():
         d_opt.apply_gradients(zip(tape.gradient(d_loss, both), both, strict=True))
         return good_step(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn, k)
 
-    fails(g.check_train_step, updates_both, match="exactly one update|other model")
+    fails(g.check_train_step, updates_both,
+          match="exactly one update|other model|not the discriminator's")
 
     def gradient_ascent(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn, k):
         return good_step(real, generator, discriminator, g_opt, d_opt,
@@ -317,3 +322,123 @@ def test_hidden_inputs_come_from_fresh_entropy_not_from_seeds_in_the_source():
 
     assert harness.hidden_seed(7, hidden=False) == 7
     assert len({harness.hidden_seed(7, hidden=True) for _ in range(4)}) > 1
+
+
+# --- hints for the usual mistakes of notebook 01's exercises -----------------------------------
+
+def step_with(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn, k,
+              batch=None, swap=False, g_first=False, fake_outside=False, opt_for_g=None):
+    """A train step with one chosen mistake (all False: correct)."""
+    n = batch or tf.shape(real)[0]
+
+    def d_step():
+        fake = generator(tf.random.normal((n, k)))
+        with tf.GradientTape() as tape:
+            logits = (discriminator(fake), discriminator(real)) if swap else (
+                discriminator(real), discriminator(fake))
+            d_loss = d_loss_fn(*logits)
+        d_vars = discriminator.trainable_variables
+        d_opt.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars, strict=True))
+        return d_loss
+
+    def g_step():
+        fake = generator(tf.random.normal((n, k))) if fake_outside else None
+        with tf.GradientTape() as tape:
+            fake = fake if fake_outside else generator(tf.random.normal((n, k)))
+            g_loss = g_loss_fn(discriminator(fake))
+        g_vars = generator.trainable_variables
+        grads = tape.gradient(g_loss, g_vars)
+        (opt_for_g or g_opt).apply_gradients(zip(grads, g_vars, strict=True))
+        return g_loss
+
+    if g_first:
+        g_loss = g_step()
+        return d_step(), g_loss
+    d_loss = d_step()
+    return d_loss, g_step()
+
+
+def stale_step(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn, k):
+    """Both losses on one persistent tape, before D's update: G follows the old D."""
+    n = tf.shape(real)[0]
+    with tf.GradientTape(persistent=True) as tape:
+        d_loss = d_loss_fn(discriminator(real),
+                           discriminator(generator(tf.random.normal((n, k)))))
+        g_loss = g_loss_fn(discriminator(generator(tf.random.normal((n, k)))))
+    d_vars, g_vars = discriminator.trainable_variables, generator.trainable_variables
+    d_opt.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars, strict=True))
+    g_opt.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars, strict=True))
+    return d_loss, g_loss
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    (dict(fake_outside=True), "including G\\(z\\)"),
+    (dict(batch=64), "draw z with tf.shape\\(real\\)\\[0\\] rows"),
+    (dict(swap=True), "arguments are swapped"),
+    (dict(g_first=True), "G was updated before D"),
+])
+def test_train_step_mistakes_get_a_hint(mistake, hint):
+    def step(*args):
+        return step_with(*args, **mistake)
+
+    fails(load().check_train_step, step, match=hint)
+
+
+def test_train_step_optimizer_and_stale_d_mistakes_get_a_hint():
+    def wrong_optimizer(real, generator, discriminator, g_opt, d_opt, d_fn, g_fn, k):
+        return step_with(real, generator, discriminator, g_opt, d_opt, d_fn, g_fn, k,
+                         opt_for_g=d_opt)
+
+    fails(load().check_train_step, wrong_optimizer,
+          match="d_optimizer was given variables that are not the discriminator's")
+    fails(load().check_train_step, stale_step, match="weights from before the D update")
+    load().check_train_step(step_with)  # no mistake: passes
+
+
+def test_model_rules_of_the_exercise_text_are_checked_visibly():
+    def sequential_without_input(latent_dim, data_dim):
+        return keras.Sequential([keras.layers.Dense(8), keras.layers.Dense(data_dim)])
+
+    fails(load().check_generator, sequential_without_input,
+          match=r"keras.Input\(shape=\(latent_dim,\)\)")
+    fails(load().check_generator, lambda z, d: mlp(z, d, "tanh"), match="ends in tanh")
+    fails(load().check_discriminator, lambda d: mlp(d, 1), match="uses ReLU")
+
+    def leaky(data_dim):
+        x = keras.Input((data_dim,))
+        h = keras.layers.LeakyReLU(0.2)(keras.layers.Dense(16)(x))
+        return keras.Model(x, keras.layers.Dense(1)(h))
+
+    load().check_discriminator(leaky)
+
+
+def test_visible_loss_checks_include_large_logits():
+    unstable = lambda r, f: (-tf.reduce_mean(tf.math.log(tf.sigmoid(r)))  # noqa: E731
+                             - tf.reduce_mean(tf.math.log(1 - tf.sigmoid(f))))
+    fails(load().check_discriminator_loss, unstable, match="numerically stable")
+    fails(load().check_minimax_generator_loss,
+          lambda f: tf.reduce_mean(tf.math.log(1 - tf.sigmoid(f))), match="numerically stable")
+
+
+def test_a_passing_check_says_so_in_one_line(capsys):
+    load().check_discriminator_loss(good_d_loss)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "discriminator_loss agrees" in out
+
+
+def test_a_failing_check_shows_its_message_without_the_grading_code():
+    import contextlib
+    import io
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.user_ns.update(tf=tf, load=load)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        result = shell.run_cell("load().check_discriminator_loss("
+                                "lambda r, f: tf.reduce_sum(r) * 0)")
+    text = buffer.getvalue()
+    assert result.error_in_exec is not None
+    assert "GradingError: discriminator_loss on random logits" in text
+    assert "harness.py" not in text and "nb01_basic_gan.py" not in text

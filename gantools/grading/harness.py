@@ -39,6 +39,12 @@ _COPY_SUFFIX = " (grading copy)"
 class GradingError(AssertionError):
     """A check failed; the message says what was expected and what came back."""
 
+    def _render_traceback_(self):
+        # IPython shows this instead of a traceback through the grading code (it honours
+        # __tracebackhide__ for every frame but the one that raised); the test cell still
+        # ends in an error, so nbgrader still scores it 0
+        return [f"{type(self).__name__}: {self}"]
+
 
 # --- reference implementations the notebook cannot reach -----------------------------------
 
@@ -320,16 +326,40 @@ class Recorder:
 
 
 class RecordingOptimizer:
-    """Wraps SGD: records which variables each update touches and with what gradients."""
+    """Wraps SGD: records which variables each update touches and with what gradients.
 
-    def __init__(self, learning_rate):
+    ``name`` is how the notebook calls it (``"d_optimizer"``), ``model`` the network it
+    is for, ``own`` and ``other`` that network's and the other network's variables;
+    ``order`` is a list shared by both optimizers, in which each update appends ``name``.
+    The usual mistakes are named as they happen, before Keras's own error would.
+    """
+
+    def __init__(self, learning_rate, name="optimizer", model="model", own=(), other=(),
+                 other_name="the other optimizer", order=None):
         import keras
 
         self._inner = keras.optimizers.SGD(learning_rate)
         self._updates = []
+        self._name, self._model, self._other_name = name, model, other_name
+        self._own, self._other = {id(v) for v in own}, {id(v) for v in other}
+        self._order = order if order is not None else []
 
     def apply_gradients(self, grads_and_vars, *args, **kwargs):
         pairs = list(grads_and_vars)
+        if self._other and any(id(v) in self._other for _, v in pairs):
+            wrong = [v for _, v in pairs if id(v) in self._other]
+            raise GradingError(
+                f"{self._name} was given variables that are not the {self._model}'s "
+                f"({names(wrong)}). Hint: {self._name} updates the {self._model}; update "
+                f"the other network with {self._other_name}.")
+        if pairs and all(g is None for g, _ in pairs):
+            raise GradingError(
+                f"{self._name} got no gradient for any of the {self._model}'s variables. "
+                f"Hint: compute everything the {self._model}'s loss depends on inside "
+                "`with tf.GradientTape() as tape:`"
+                + (" — including G(z): a batch generated before the tape is a constant "
+                   "to it." if self._model == "generator" else "."))
+        self._order.append(self._name)
         self._updates.append([(None if g is None else tf.identity(g), v) for g, v in pairs])
         return self._inner.apply_gradients(pairs, *args, **kwargs)
 
@@ -341,6 +371,36 @@ class RecordingOptimizer:
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
+
+
+def weightless_hint(model, what: str, input_name: str) -> str:
+    """The message for a builder whose model has no trainable weights yet."""
+    import keras
+
+    message = f"{what} must return a Keras model with trainable weights"
+    if isinstance(model, keras.Model) and not model.built:
+        return (message + f", and this one has none yet. Hint: a keras.Sequential without "
+                f"an input shape creates its weights only when first called: start it with "
+                f"keras.Input(shape=({input_name},)).")
+    return message + "."
+
+
+def layers_of(model):
+    """Every layer inside ``model`` (nested ones included), or [] when it cannot be told."""
+    try:
+        return list(model._flatten_layers(include_self=False, recursive=True))
+    except Exception:  # noqa: BLE001 - not a Keras model: nothing to inspect
+        return []
+
+
+def uses_relu(model) -> bool:
+    """Whether a layer of ``model`` applies ReLU (as its activation or as a ReLU layer)."""
+    for layer in layers_of(model):
+        if type(layer).__name__ == "ReLU":
+            return True
+        if getattr(getattr(layer, "activation", None), "__name__", "") == "relu":
+            return True
+    return False
 
 
 def mlp(sizes, seed, name):
@@ -381,3 +441,4 @@ def first_mismatch(expected, variables, update):
 
 def names(variables):
     return ", ".join(v.path for v in variables)
+

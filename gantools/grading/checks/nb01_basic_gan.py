@@ -28,9 +28,11 @@ def _bce_cases(seed, hidden):
         real = _h.random_logits(seed + i, shape, shift=1.0)
         fake = _h.random_logits(seed + 100 + i, shape, shift=-1.0)
         cases.append((f"random logits of shape {shape}", (real, fake)))
-    if hidden:
-        big = np.array([40.0, -40.0, 90.0], np.float32)
-        cases.append(("very large logits (numerical stability)", (big, -big)))
+    # the exercise asks for the numerically stable form: visible and hidden checks both
+    # hold logits whose sigmoid rounds to 0 or 1 in float32 (hidden ones other values)
+    real = np.array([40.0, -40.0, 90.0] if hidden else [25.0, -120.0, 3.0], np.float32)
+    fake = np.array([-40.0, 40.0, -90.0] if hidden else [-25.0, 30.0, 70.0], np.float32)
+    cases.append(("very large logits (numerical stability)", (real, fake)))
     return cases
 
 
@@ -155,8 +157,7 @@ def _check_generator(build_generator, hidden, seed):
     for latent_dim, data_dim in configs:
         g = _build(build_generator, "build_generator", latent_dim, data_dim)
         if not _has_weights(g, "build_generator"):
-            raise _h.GradingError("build_generator must return a Keras model with trainable "
-                                  "weights.")
+            raise _h.GradingError(_h.weightless_hint(g, "build_generator", "latent_dim"))
         for n in (1, 7, 64):
             out = _run(g, rng.standard_normal((n, latent_dim)).astype(np.float32),
                        "the generator")
@@ -168,6 +169,13 @@ def _check_generator(build_generator, hidden, seed):
         if np.allclose(out, out[:1], atol=1e-6):
             raise _h.GradingError("the generator gives the same output for every z: does it use "
                                   "its input?")
+        far = _run(g, (rng.standard_normal((256, latent_dim)) * 1000).astype(np.float32),
+                   "the generator")
+        if np.abs(far).max() <= 1.0:
+            raise _h.GradingError("the generator's outputs stay in [-1, 1] even for extreme "
+                                  "noise: it ends in tanh or sigmoid. The 2-D data are not "
+                                  "bounded (the ring has radius 2): end with Dense(data_dim) "
+                                  "without activation.")
 
 
 def check_discriminator(build_discriminator, hidden: bool = False, seed: int = 0, nonce=None):
@@ -186,8 +194,11 @@ def _check_discriminator(build_discriminator, hidden, seed):
     for data_dim in ((2,) if not hidden else (3, 1)):
         d = _build(build_discriminator, "build_discriminator", data_dim)
         if not _has_weights(d, "build_discriminator"):
-            raise _h.GradingError("build_discriminator must return a Keras model with trainable "
-                                  "weights.")
+            raise _h.GradingError(_h.weightless_hint(d, "build_discriminator", "data_dim"))
+        if _h.uses_relu(d):
+            raise _h.GradingError("the discriminator uses ReLU. Hint: the exercise asks for "
+                                  "LeakyReLU(0.2), which keeps a gradient for negative inputs, "
+                                  "so that G always gets a signal through D.")
         for n in (1, 9, 64):
             out = _run(d, rng.standard_normal((n, data_dim)).astype(np.float32),
                        "the discriminator")
@@ -222,7 +233,11 @@ def check_train_step(train_step, hidden: bool = False, seed: int = 0, nonce=None
     g_start = [v.numpy().copy() for v in g0.trainable_variables]
     d_start = [v.numpy().copy() for v in d0.trainable_variables]
     g, d = _h.Recorder(g0), _h.Recorder(d0)
-    g_opt, d_opt = _h.RecordingOptimizer(0.1), _h.RecordingOptimizer(0.1)
+    order = []
+    d_opt = _h.RecordingOptimizer(0.1, "d_optimizer", "discriminator", d0.trainable_variables,
+                                  g0.trainable_variables, "g_optimizer", order)
+    g_opt = _h.RecordingOptimizer(0.1, "g_optimizer", "generator", g0.trainable_variables,
+                                  d0.trainable_variables, "d_optimizer", order)
     real = np.random.default_rng(seed + 3).standard_normal((batch, data_dim)).astype(np.float32)
     with _h.lent(losses.discriminator_loss, losses.minimax_generator_loss) as (d_fn, g_fn), \
             _h.student_code("train_step"):
@@ -248,38 +263,64 @@ def check_train_step(train_step, hidden: bool = False, seed: int = 0, nonce=None
             raise _h.GradingError(f"{who} must update all of the {model}'s trainable variables "
                                   "(pass model.trainable_variables).")
 
+    if order != ["d_optimizer", "g_optimizer"]:
+        raise _h.GradingError("G was updated before D. Hint: do the D step first (its update "
+                              "applied), then the G step, which sees the updated D.")
+
     # D's update: gradients at D's starting weights, on the real batch and the fake batch
     d_inputs = [x.numpy() for x, _ in d._calls]
+    other_sizes = sorted({x.shape[0] for x in d_inputs
+                          if x.shape[1:] == real.shape[1:] and x.shape[0] != batch})
+    if other_sizes:
+        raise _h.GradingError(
+            f"the discriminator saw a generated batch of {other_sizes[0]} examples and a real "
+            f"batch of {batch}. Hint: draw z with tf.shape(real)[0] rows; a fixed batch size "
+            "(such as BATCH_SIZE) is not the size of the batch train_step was given.")
     fakes = [x for x in d_inputs if x.shape == real.shape and not np.allclose(x, real)]
     if not any(np.allclose(x, real) for x in d_inputs if x.shape == real.shape) or not fakes:
         raise _h.GradingError("the discriminator must see the real batch and a batch of "
                               "generated data in the D step.")
     d_ref = _h.copy_mlp([data_dim, 8, 1], seed + 2, "d_ref", d_start)
-    with tf.GradientTape() as tape:
-        d_loss = losses.discriminator_loss(d_ref(real), d_ref(fakes[0]))
-    wrong = _h.first_mismatch(tape.gradient(d_loss, d_ref.trainable_variables),
-                           d0.trainable_variables, d_opt._updates[0])
+
+    def d_gradient(first, second):
+        with tf.GradientTape() as tape:
+            loss = losses.discriminator_loss(d_ref(first), d_ref(second))
+        return loss, tape.gradient(loss, d_ref.trainable_variables)
+
+    d_loss, expected = d_gradient(real, fakes[0])
+    wrong = _h.first_mismatch(expected, d0.trainable_variables, d_opt._updates[0])
     if wrong is not None:
+        swapped = _h.first_mismatch(d_gradient(fakes[0], real)[1], d0.trainable_variables,
+                                    d_opt._updates[0]) is None
         raise _h.GradingError(
             "the discriminator update does not follow the gradient of "
             "d_loss_fn(D(real), D(fake)) at D's weights before the update"
             + ("" if hidden else f" (variable {wrong.path})")
-            + ". Compute the D loss inside a GradientTape on D's outputs for the real "
-            "batch and the generated batch, and take its gradient w.r.t. "
-            "discriminator.trainable_variables.")
+            + (". Hint: the arguments are swapped: d_loss_fn takes D's logits on the real "
+               "batch first, then on the generated batch." if swapped else
+               ". Compute the D loss inside a GradientTape on D's outputs for the real "
+               "batch and the generated batch, and take its gradient w.r.t. "
+               "discriminator.trainable_variables."))
 
     # G's update: fresh z through G (starting weights) and the updated D
     z = g._calls[-1][0].numpy()
     g_ref = _h.copy_mlp([latent_dim, 8, data_dim], seed + 1, "g_ref", g_start)
-    with tf.GradientTape() as tape:
-        g_loss = losses.minimax_generator_loss(d0(g_ref(z)))
-    if _h.first_mismatch(tape.gradient(g_loss, g_ref.trainable_variables),
-                      g0.trainable_variables, g_opt._updates[0]) is not None:
+    def g_gradient(discriminator):
+        with tf.GradientTape() as tape:
+            loss = losses.minimax_generator_loss(discriminator(g_ref(z)))
+        return loss, tape.gradient(loss, g_ref.trainable_variables)
+
+    g_loss, expected = g_gradient(d0)
+    if _h.first_mismatch(expected, g0.trainable_variables, g_opt._updates[0]) is not None:
+        stale = _h.first_mismatch(g_gradient(d_ref)[1], g0.trainable_variables,
+                                  g_opt._updates[0]) is None
         raise _h.GradingError(
             "the generator update does not follow the gradient of g_loss_fn(D(G(z))) "
-            "through the discriminator after its update. Do the D step first, then "
-            "generate inside a GradientTape and differentiate w.r.t. "
-            "generator.trainable_variables.")
+            "through the discriminator after its update."
+            + (" Hint: G's loss was computed with D's weights from before the D update: "
+               "compute it in the G step, after d_optimizer has been applied." if stale else
+               " Do the D step first, then generate inside a GradientTape and "
+               "differentiate w.r.t. generator.trainable_variables."))
     if returned is None:
         raise _h.GradingError("train_step should return (d_loss, g_loss).")
     if not np.allclose(returned, [float(d_loss), float(g_loss)], rtol=1e-4, atol=1e-5):
