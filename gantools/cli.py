@@ -18,33 +18,14 @@ import sys
 import time
 from pathlib import Path
 
+from .course import quiet_tensorflow_import
+
 
 class _Parser(argparse.ArgumentParser):
     """Bad arguments: one line on stderr and exit status 2."""
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def quiet_tensorflow_import() -> None:
-    """Import TensorFlow and Keras with their C++ start-up log lines silenced.
-
-    Those lines (oneDNN notices, "could not find cuda drivers") are written to file
-    descriptor 2 before any logging setting takes effect, so file descriptor 2 points
-    at /dev/null while the import runs. Python exceptions still propagate.
-    """
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import keras  # noqa: F401
-        import tensorflow as tf
-
-        tf.constant(0.0)  # device initialization logs here too
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _fail(prog, message, status=2):

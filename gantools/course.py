@@ -31,3 +31,24 @@ def budget(full, short):
 def describe_mode() -> str:
     return ("SHORT mode (a few steps, for grading and tests; results will look unfinished)"
             if short_mode() else "FULL mode")
+
+
+def quiet_tensorflow_import() -> None:
+    """Import TensorFlow and Keras with their C++ start-up log lines silenced.
+
+    Those lines (oneDNN notices, "could not find cuda drivers") are written to file
+    descriptor 2 before any logging setting takes effect, so file descriptor 2 points
+    at /dev/null while the import runs. Python exceptions still propagate.
+    """
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.constant(0.0)  # device initialization logs here too
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

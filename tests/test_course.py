@@ -73,6 +73,9 @@ def test_source_notebook_runs_top_to_bottom_and_every_test_passes(assignment, tm
                 assert not (output.output_type == "stream" and output.name == "stderr"), \
                     f"stderr in test cell {nb_grader(cell)}: {output.text[:300]}"
                 assert output.output_type != "execute_result", "a value reads as partial credit"
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    noise = [o.text for o in setup.outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not noise, f"the setup cell prints start-up noise: {noise}"
     print(f"\n{assignment} source notebook, short mode: {seconds:.0f} s")
     first = nb.cells[0].source
     for heading in ("What you will learn", "Prerequisites", "Run time"):

@@ -86,6 +86,9 @@ def test_nearest_neighbours_match_brute_force(rng):
         viz.nearest_neighbours(queries, refs[:, :2])
     fig = viz.plot_nearest_neighbours(queries[:4], refs, n=4, k=2)
     assert len(fig.axes) == 4 * 3
+    # the labels are the distances nearest_neighbours returns, on the same scale
+    labels = [float(ax.get_xlabel()) for ax in fig.axes if ax.get_xlabel()]
+    np.testing.assert_allclose(labels, dist[:4, :2].ravel(), atol=0.05 + 1e-9)  # one digit shown
 
 
 def test_smooth_is_a_trailing_mean_ignoring_nan():
@@ -133,15 +136,27 @@ def test_live_dashboard_falls_back_to_files(tmp_path, capsys):
     assert "pictures updated" in capsys.readouterr().out
 
 
-def test_live_dashboard_updates_widgets_in_place():
+def test_live_dashboard_updates_its_outputs_in_place(monkeypatch):
+    from IPython import display as ipd
+
+    shown, updates = [], []
+
+    class Handle:
+        def update(self, obj):
+            updates.append(obj)
+
+    def display(obj, display_id=False):
+        assert display_id is True  # updatable: an executed notebook keeps the last state
+        shown.append(obj)
+        return Handle()
+
+    monkeypatch.setattr(ipd, "display", display)
     dash = viz.LiveDashboard(notebook=True)
     trainer = _trainer()
     dash(trainer)
-    status, samples, curves = dash._widgets
-    first = samples.value
-    assert first[:4] == b"\x89PNG" and curves.value[:4] == b"\x89PNG"
-    widgets_before = dash._widgets
+    assert len(shown) == 3 and "step" in shown[0].data
+    assert shown[1].data[:4] == b"\x89PNG" and shown[2].data[:4] == b"\x89PNG"
     dash(trainer)
-    assert dash._widgets is widgets_before and dash.updates == 2
-    assert "step" in status.value
+    assert len(shown) == 3 and len(updates) == 3 and dash.updates == 2
+    assert updates[1].data[:4] == b"\x89PNG"
     assert not viz.in_notebook()

@@ -146,12 +146,17 @@ def nearest_neighbours(queries, references, k: int = 1, chunk: int = 2048):
 
 
 def plot_nearest_neighbours(generated, train, n: int = 8, k: int = 3):
-    """Each generated image (left column) beside its ``k`` nearest training images."""
+    """Each generated image (left column) beside its ``k`` nearest training images.
+
+    The distance under each neighbour is :func:`nearest_neighbours`'s, on the images as
+    given (for the course's data: pixels in [-1, 1]), so it matches the numbers that
+    function prints; the images are only rescaled for display.
+    """
     import matplotlib.pyplot as plt
 
+    idx, dist = nearest_neighbours(np.asarray(generated)[:n], train, k=k)
     generated = as_unit(generated)[:n]
     train = as_unit(train)
-    idx, dist = nearest_neighbours(generated, train, k=k)
     fig, axes = plt.subplots(len(generated), k + 1, figsize=(1.3 * (k + 1), 1.3 * len(generated)),
                              squeeze=False)
     for i in range(len(generated)):
@@ -167,5 +172,6 @@ def plot_nearest_neighbours(generated, train, n: int = 8, k: int = 3):
     axes[0, 0].set_title("sample", fontsize=8)
     for j in range(1, k + 1):
         axes[0, j].set_title(f"nearest #{j}", fontsize=8)
+    fig.suptitle("Euclidean pixel distance under each neighbour", fontsize=8)
     fig.tight_layout()
     return fig

@@ -1,8 +1,10 @@
 """Live pictures during training: a dashboard that updates in place in JupyterLab.
 
-:class:`LiveDashboard` is a training callback. In a notebook it shows an ipywidgets
-box with the current sample grid (from the fixed latent batch, so pictures over time
-are comparable) and the training curves, replaced in place every time it is called.
+:class:`LiveDashboard` is a training callback. In a notebook it shows the current sample
+grid (from the fixed latent batch, so pictures over time are comparable) and the
+training curves, replaced in place every time it is called. It updates ordinary display
+outputs rather than widgets, so a notebook executed without a browser (the course's
+solutions, nbgrader's feedback) keeps the pictures as training ended.
 Outside a notebook it falls back to saving the same two figures as PNG files in a
 folder (``samples.png`` and ``curves.png``, overwritten) and printing where they are.
 """
@@ -61,31 +63,27 @@ class LiveDashboard:
         self.out_dir = Path(out_dir)
         self.centres, self.sigma = centres, sigma
         self.real = None if real is None else np.asarray(real)
-        self._widgets = None
+        self._handles = None
         self.updates = 0
 
-    def _show_widgets(self):
-        import ipywidgets as widgets
-        from IPython.display import display
+    def _show(self, step, samples, curves):
+        """Show (first call) or replace (later calls) the status line and both pictures."""
+        from IPython import display as ipd
 
-        samples = widgets.Image(format="png")
-        curves = widgets.Image(format="png")
-        status = widgets.HTML()
-        display(widgets.VBox([status, widgets.HBox([samples, curves])]))
-        self._widgets = (status, samples, curves)
+        outputs = [ipd.HTML(f"<b>step {step}</b>"), ipd.Image(data=samples, format="png"),
+                   ipd.Image(data=curves, format="png") if curves else ipd.HTML("")]
+        if self._handles is None:
+            self._handles = [ipd.display(o, display_id=True) for o in outputs]
+        else:
+            for handle, output in zip(self._handles, outputs, strict=True):
+                handle.update(output)
 
     def __call__(self, trainer) -> None:
         samples = _png(sample_figure(trainer, self.centres, self.sigma, self.real))
         curves = _png(plot_history(trainer.history)) if len(trainer.history) > 1 else None
         self.updates += 1
         if self.notebook:
-            if self._widgets is None:
-                self._show_widgets()
-            status, s_widget, c_widget = self._widgets
-            status.value = f"<b>step {trainer.step}</b>"
-            s_widget.value = samples
-            if curves is not None:
-                c_widget.value = curves
+            self._show(trainer.step, samples, curves)
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "samples.png").write_bytes(samples)
