@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_metrics.py
+	$(PY) benchmarks/bench_autograde.py
 
 # bubblewrap isolates the kernels that autograde student submissions (README: Threat model)
 sandbox:
