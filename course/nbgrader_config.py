@@ -29,6 +29,9 @@ c.Execute.timeout = CELL_TIMEOUT
 c.ExecutePreprocessor.timeout = CELL_TIMEOUT
 c.Execute.interrupt_on_timeout = True
 c.Execute.kernel_name = "python3"
+# One stream output per cell and stream, with progress bars' carriage returns applied, so
+# executed notebooks (solutions, graded submissions, feedback) show where they ended.
+c.Execute.coalesce_streams = True
 
 # Keep huge outputs (a print in a loop) from bloating the graded notebooks.
 c.LimitOutput.max_lines = 500

@@ -89,7 +89,7 @@ def execute(notebook: Path, output: Path, short: bool, timeout: int = 1200) -> f
     os.environ["GANCOURSE_SHORT"] = "1" if short else ""
     start = time.perf_counter()
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", coalesce_streams=True,
                        resources={"metadata": {"path": str(notebook.parent)}}).execute()
     finally:
         if env_short is None:
