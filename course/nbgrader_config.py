@@ -29,9 +29,15 @@ c.Execute.timeout = CELL_TIMEOUT
 c.ExecutePreprocessor.timeout = CELL_TIMEOUT
 c.Execute.interrupt_on_timeout = True
 c.Execute.kernel_name = "python3"
-# One stream output per cell and stream, with progress bars' carriage returns applied, so
-# executed notebooks (solutions, graded submissions, feedback) show where they ended.
-c.Execute.coalesce_streams = True
+# Solutions run with gantools' Execute, which merges stream outputs (progress bars then
+# show where they ended; nbclient's switch for it is not configurable).
+c.GenerateSolution.preprocessors = [
+    "nbgrader.preprocessors.IncludeHeaderFooter",
+    "nbgrader.preprocessors.LockCells",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.ClearMarkScheme",
+    "gantools.grading.execute.MergedStreamsExecute",
+]
 
 # Keep huge outputs (a print in a loop) from bloating the graded notebooks.
 c.LimitOutput.max_lines = 500

@@ -222,3 +222,14 @@ def test_cells_with_forged_nbgrader_metadata_are_graded_as_added_cells():
     resources = {"gantools_trusted": {"setup": "x = 1"}}
     nbgrader_ext.EnforcePolicy().preprocess(nb, resources)
     assert [v["cell_index"] for v in state(resources)["violations"]] == [0]
+
+
+def test_executed_notebooks_keep_a_progress_bar_where_it_ended(tmp_path):
+    from gantools.grading.execute import MergedStreamsExecute
+
+    nb = new_notebook(cells=[cell(
+        "import sys, time\nfrom tqdm import tqdm\n"
+        "for _ in tqdm(range(5), file=sys.stdout, mininterval=0):\n    time.sleep(0.05)")])
+    nb, _ = MergedStreamsExecute(timeout=20).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    streams = [o for o in nb.cells[0].outputs if o.output_type == "stream"]
+    assert len(streams) == 1 and "5/5" in streams[0].text and "0/5" not in streams[0].text

@@ -36,7 +36,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Bool, Integer
 
 from .harness import PACKAGE
 
@@ -90,7 +90,14 @@ class PackageSnapshot:
         return changed
 
 
-class SandboxedExecute(Execute):
+class MergedStreamsExecute(Execute):
+    """nbgrader's Execute with each cell's stream outputs merged and carriage returns
+    applied, so that a progress bar shows where it ended instead of every redraw."""
+
+    coalesce_streams = Bool(True)
+
+
+class SandboxedExecute(MergedStreamsExecute):
     """nbgrader's Execute, sandboxed, with submission-wide limits and fault tolerance."""
 
     submission_timeout = Integer(
