@@ -170,6 +170,7 @@ def test_trace_sqrt_product_matches_the_svd_identity(rng, n1):
     np.testing.assert_allclose(gm.trace_sqrt_product(a.cov, b.cov), svd_trace_sqrt(x, y),
                                rtol=1e-6)
     assert np.isfinite(gm.fid(x, y))
+    # the same float64 computation, once from fitted moments and once fitting them
     np.testing.assert_allclose(gm.fid(a, y), gm.fid(x, y), rtol=1e-12)
 
 
