@@ -89,6 +89,11 @@ def test_dropout_and_minibatch_options():
     assert d.get_layer("minibatch_stddev").output.shape[-1] == 17
     d2 = gm.dcgan_discriminator(16, 1, width=8, minibatch="discrimination")
     assert tuple(d2(tf.zeros((4, 16, 16, 1))).shape) == (4, 1)
+    own = MinibatchDiscrimination(num_kernels=5, name="mine")
+    d3 = gm.dcgan_discriminator(16, 1, width=8, minibatch=own)
+    assert d3.get_layer("mine") is own and own.output.shape[-1] == 16 * 4 * 4 + 5
+    with pytest.raises(ValueError, match="or a Keras layer"):
+        gm.dcgan_discriminator(16, 1, width=8, minibatch="pairs")
 
 
 def test_generator_and_discriminator_variables_are_disjoint():

@@ -111,6 +111,64 @@ def test_one_step_equals_a_hand_written_step(reuse_fakes):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
 
 
+def test_feature_matching_step_equals_a_hand_written_step():
+    """G's feature-matching loss and update against NumPy means of D's activations."""
+    keras.utils.set_random_seed(2)
+    g, d = gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16, 8))
+    g0, d0 = keras.models.clone_model(g), keras.models.clone_model(d)
+    g0.set_weights(g.get_weights())
+    d0.set_weights(d.get_weights())
+    real = np.random.default_rng(1).normal(size=(32, 2)).astype(np.float32)
+    trainer = GANTrainer(g, d, seed=3, ema_decay=None, diagnose=False, feature_matching=True)
+    history = trainer.fit(tf.data.Dataset.from_tensors(real), 1, progress=False)
+
+    rng = tf.random.Generator.from_seed(3)
+    fake_d = g0(rng.normal([32, 4])).numpy()
+    with tf.GradientTape() as tape:
+        d_loss = tf.reduce_mean(tf.nn.softplus(-d0(real))) + tf.reduce_mean(
+            tf.nn.softplus(d0(fake_d)))
+    adam(d0, tape.gradient(d_loss, d0.trainable_variables))
+    z_g = rng.normal([32, 4])
+    acts = [layer.output for layer in d0.layers
+            if isinstance(layer, keras.layers.LeakyReLU | keras.layers.ReLU)]
+    assert len(acts) == 2
+    features = keras.Model(d0.inputs[0], acts)
+    with tf.GradientTape() as tape:
+        fake_f = features(g0(z_g))
+        g_loss = sum(tf.reduce_sum(tf.square(tf.reduce_mean(r, 0) - tf.reduce_mean(f, 0)))
+                     for r, f in zip(features(real), fake_f, strict=True))
+    adam(g0, tape.gradient(g_loss, g0.trainable_variables))
+    expected = sum(np.sum((np.mean(r, 0) - np.mean(f, 0)) ** 2)
+                   for r, f in zip((x.numpy().astype(np.float64) for x in features(real)),
+                                   (x.numpy().astype(np.float64) for x in fake_f), strict=True))
+
+    np.testing.assert_allclose(history["g_loss"][0], expected, rtol=1e-4)  # float32 sums
+    for a, b in zip(g.weights, g0.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_feature_matching_with_chosen_layers_and_bad_options(ring):
+    g, d = gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16, 8))
+    first = [layer.name for layer in d.layers
+                         if isinstance(layer, keras.layers.LeakyReLU)][:1]
+    calls = []
+
+    def my_loss(real_features, fake_features):
+        calls.append(len(real_features))
+        return tf.add_n([tf.reduce_sum(tf.abs(tf.reduce_mean(r, 0) - tf.reduce_mean(f, 0)))
+                         for r, f in zip(real_features, fake_features, strict=True)])
+
+    trainer = GANTrainer(g, d, feature_matching=my_loss, feature_layers=first, seed=0)
+    trainer.fit(ring, 2, progress=False)
+    assert calls == [1] and trainer.step == 2  # traced once, with the one chosen layer
+    with pytest.raises(ValueError, match="feature_layers only applies"):
+        GANTrainer(g, d, feature_layers=first)
+    with pytest.raises(ValueError, match="feature_matching must be"):
+        GANTrainer(g, d, feature_matching="yes")
+    with pytest.raises(ValueError, match="no layer"):
+        GANTrainer(g, d, feature_matching=True, feature_layers=["nope"])
+
+
 def test_reuse_fakes_with_n_critic_and_a_penalty(ring):
     g, d = gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,))
     trainer = GANTrainer(g, d, loss="wasserstein", n_critic=3, penalty="gp", seed=0,
@@ -231,6 +289,19 @@ def test_nan_loss_stops_with_step_metric_and_causes(ring, tmp_path):
                          loss=(exploding_d_loss, lambda fake: tf.reduce_mean(fake)), seed=0)
     with pytest.raises(TrainingDiverged, match=r"step 1: d_loss became nan.*learning rate"):
         trainer.fit(ring, 3, progress=False)
+
+
+def test_python_branch_on_a_tensor_in_a_loss_explains_the_fix(ring):
+    def branching_g_loss(fake):
+        if tf.reduce_mean(fake) > 0:  # needs autograph, which the compiled step leaves off
+            return tf.reduce_mean(fake)
+        return -tf.reduce_mean(fake)
+
+    trainer = GANTrainer(gm.mlp_generator(4, (16,)), gm.mlp_discriminator(hidden=(16,)),
+                         loss=(lambda r, f: tf.reduce_mean(f - r), branching_g_loss), seed=0)
+    with pytest.raises(TypeError, match=r"(?s)tensor.*tf\.where or tf\.cond"):
+        trainer.fit(ring, 1, progress=False)
+    assert trainer.step == 0
 
 
 def test_nan_guard_points_to_the_last_good_checkpoint(ring, tmp_path):

@@ -43,7 +43,8 @@ def feature_extractor(discriminator: keras.Model, layer_names=None) -> keras.Mod
             f"{discriminator.name} has no layer(s) named {unknown}; choose from {sorted(known)}."
         )
     outputs = [discriminator.get_layer(n).output for n in layer_names]
-    return keras.Model(discriminator.inputs, [*outputs, discriminator.outputs[0]],
+    inputs = discriminator.inputs if len(discriminator.inputs) > 1 else discriminator.inputs[0]
+    return keras.Model(inputs, [*outputs, discriminator.outputs[0]],
                        name=f"{discriminator.name}_features")
 
 

@@ -174,18 +174,21 @@ def dcgan_discriminator(image_size: int = 32, channels: int = 1, width: int = 64
     label as ``num_classes`` constant image planes to the input. ``dropout`` is applied
     before the final dense layer. ``minibatch`` adds a batch-level feature before the
     output: ``"stddev"`` (:class:`MinibatchStdDev`) or ``"discrimination"``
-    (:class:`MinibatchDiscrimination`). Use ``normalization="layer"``, ``"none"`` or
-    ``"spectral"`` for a WGAN-GP critic: batch norm makes each example's output depend on
-    the rest of the batch, which breaks the per-example gradient penalty.
+    (:class:`MinibatchDiscrimination`), or a Keras layer of your own that maps the
+    flattened features (batch, A) to (batch, A + B), applied where "discrimination" is.
+    Use ``normalization="layer"``, ``"none"`` or ``"spectral"`` for a WGAN-GP critic:
+    batch norm makes each example's output depend on the rest of the batch, which breaks
+    the per-example gradient penalty.
     """
     stages = check_image_shape(image_size, channels)
     _check_common(width, depth, normalization, max_width)
     _check_classes(num_classes)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
-    if minibatch not in MINIBATCH_FEATURES:
+    own_layer = isinstance(minibatch, keras.layers.Layer)
+    if not own_layer and minibatch not in MINIBATCH_FEATURES:
         raise ValueError(f"unknown minibatch feature {minibatch!r}; choose one of "
-                         f"{MINIBATCH_FEATURES}.")
+                         f"{MINIBATCH_FEATURES}, or a Keras layer.")
 
     images = keras.Input((image_size, image_size, channels), name="images")
     inputs = [images]
@@ -217,6 +220,8 @@ def dcgan_discriminator(image_size: int = 32, channels: int = 1, width: int = 64
     h = layers.Flatten(name="flatten")(h)
     if minibatch == "discrimination":
         h = MinibatchDiscrimination(name="minibatch_discrimination")(h)
+    elif own_layer:
+        h = minibatch(h)
     if dropout > 0:
         h = layers.Dropout(dropout, name="dropout")(h)
     logits = _maybe_sn(layers.Dense(1, kernel_initializer=_init(), name="logit"),
