@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_autograde.py
+	$(PY) benchmarks/bench_tricks.py
 
 # bubblewrap isolates the kernels that autograde student submissions (README: Threat model)
 sandbox:

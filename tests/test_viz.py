@@ -160,3 +160,28 @@ def test_live_dashboard_updates_its_outputs_in_place(monkeypatch):
     assert len(shown) == 3 and len(updates) == 3 and dash.updates == 2
     assert updates[1].data[:4] == b"\x89PNG"
     assert not viz.in_notebook()
+
+
+def test_kid_bars_draw_means_seeds_and_the_floor_band():
+    results = {"baseline": [{"kid": 0.10, "kid_std": 0.02}, {"kid": 0.14, "kid_std": 0.03}],
+               "EMA": {"kid": 0.05, "kid_std": 0.01}}
+    fig = viz.plot_kid_bars(results, floor={"kid": -0.01, "kid_std": 0.005}, title="t")
+    ax = fig.axes[0]
+    widths = sorted(round(p.get_width(), 6) for p in ax.patches if p.get_height() == 0.8)
+    assert widths == [0.05, 0.12]  # bar = mean over seeds
+    top_down = sorted(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())),
+                      reverse=True)
+    assert [label for _, label in top_down] == ["baseline", "EMA"]  # in the given order
+    band = [p for p in ax.patches if p.get_height() != 0.8]
+    x0, x1 = band[0].get_x(), band[0].get_x() + band[0].get_width()
+    np.testing.assert_allclose([x0, x1], [-0.02, 0.0], atol=1e-12)
+    with pytest.raises(ValueError, match="results is empty"):
+        viz.plot_kid_bars({})
+
+
+def test_image_grid_without_labels_is_one_tiled_picture():
+    fig = viz.image_grid(np.zeros((10, 8, 8, 1)), ncols=5, title="grid")
+    (ax,) = fig.axes
+    (image,) = ax.images
+    assert image.get_array().shape == (2 * 9 + 1, 5 * 9 + 1, 3)
+    assert ax.get_title() == "grid"

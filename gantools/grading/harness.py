@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib.util
+import inspect
 import secrets
 import types
 from pathlib import Path
@@ -97,32 +98,57 @@ def guarded_functions():
             if type(obj) is types.FunctionType and _guarded_file(obj.__code__.co_filename)]
 
 
-_TRAPS: dict[tuple[str, ...], types.CodeType] = {}
+_TRAPS: dict[tuple, types.CodeType] = {}
+
+
+def _signature(code: types.CodeType) -> str:
+    """The parameter list of ``code`` (defaults live on the function, not the code)."""
+    names = code.co_varnames
+    n_pos, n_kw = code.co_argcount, code.co_kwonlyargcount
+    params = list(names[:n_pos])
+    if code.co_posonlyargcount:
+        params.insert(code.co_posonlyargcount, "/")
+    rest = n_pos + n_kw
+    if code.co_flags & inspect.CO_VARARGS:
+        params.append("*" + names[rest])
+        rest += 1
+    elif n_kw:
+        params.append("*")
+    params += names[n_pos:n_pos + n_kw]
+    if code.co_flags & inspect.CO_VARKEYWORDS:
+        params.append("**" + names[rest])
+    return ", ".join(params)
 
 
 def _trap_code(original: types.CodeType, tripwire) -> types.CodeType:
-    """A code object that calls ``tripwire(name)``, with ``original``'s free variables.
+    """A code object that calls ``tripwire(name)``, with ``original``'s free variables and
+    parameters.
 
-    Matching the free variables lets it replace the code of closures too. The tripwire
-    and the name travel as constants, so the trap works whatever globals the function has.
+    Matching the free variables lets it replace the code of closures too; matching the
+    parameters keeps what libraries read from a signature (Keras inspects a layer's
+    ``__init__`` before calling it), so the trap, not an unrelated error, is what runs.
+    The tripwire and the name travel as constants, so the trap works whatever globals the
+    function has.
     """
     names = original.co_freevars
-    if names not in _TRAPS:
+    signature = _signature(original)
+    key = (names, signature)
+    if key not in _TRAPS:
         touch = "\n".join(f"        {n}" for n in names)
         source = ("def _outer():\n"
                   + "".join(f"    {n} = None\n" for n in names)
-                  + "    def _trap(*args, **kwargs):\n"
+                  + f"    def _trap({signature}):\n"
                   + (touch + "\n" if names else "")
-                  + "        call = ('__tripwire__', '__name__')\n"
-                  + "        return call[0](call[1])\n"
+                  + "        _gantools_tripwire_ = ('__tripwire__', '__name__')\n"
+                  + "        return _gantools_tripwire_[0](_gantools_tripwire_[1])\n"
                   + "    return _trap\n")
         namespace: dict = {}
         exec(compile(source, "<gantools tripwire>", "exec"), namespace)  # noqa: S102
         code = namespace["_outer"]().__code__
         if code.co_freevars != names:  # pragma: no cover - CPython orders them as written
             raise RuntimeError(f"tripwire cannot mirror free variables {names}")
-        _TRAPS[names] = code
-    trap = _TRAPS[names]
+        _TRAPS[key] = code
+    trap = _TRAPS[key]
     consts = tuple((tripwire, original.co_qualname) if c == ("__tripwire__", "__name__")
                    else c for c in trap.co_consts)
     return trap.replace(co_consts=consts, co_name=original.co_name,
@@ -156,13 +182,24 @@ def no_reference_calls(what: str):
     try:
         for fn in guarded_functions():
             original = fn.__code__
+            swapped.append((fn, original, fn.__defaults__, fn.__kwdefaults__))
             fn.__code__ = _trap_code(original, tripwire)
-            swapped.append((fn, original))
+            # every parameter optional: a copy rebuilt without its defaults still reaches
+            # the trap instead of failing on a missing argument
+            n_pos, n_kw = original.co_argcount, original.co_kwonlyargcount
+            fn.__defaults__ = (None,) * n_pos or None
+            fn.__kwdefaults__ = dict.fromkeys(original.co_varnames[n_pos:n_pos + n_kw]) or None
         yield calls
+    except Exception:
+        # a trapped call can surface as another error (a library that catches the
+        # tripwire's and raises its own): the call is what the student needs to hear of
+        if not calls:
+            raise
     finally:
         _ARMED.pop()
-        for fn, original in swapped:
+        for fn, original, defaults, kwdefaults in swapped:
             fn.__code__ = original
+            fn.__defaults__, fn.__kwdefaults__ = defaults, kwdefaults
     if calls:
         raise GradingError(f"{what} calls the gantools reference {calls[0]}(); implement it "
                            "yourself with TensorFlow/Keras operations.")
@@ -235,11 +272,23 @@ def random_logits(seed, shape, scale=3.0, shift=0.0):
     return (rng.standard_normal(shape) * scale + shift).astype(np.float32)
 
 
+def as_tensors(args):
+    """Check inputs as TensorFlow values: arrays become tensors, lists lists of tensors,
+    Python numbers stay numbers."""
+    def one(a):
+        if isinstance(a, list | tuple):
+            return [tf.constant(x) for x in a]
+        if isinstance(a, float | int):
+            return a
+        return tf.constant(a)
+    return [one(a) for a in args]
+
+
 def scalar(fn, args, what):
     """``fn(*args)`` as a float; the function must return one number."""
     __tracebackhide__ = True
     with student_code(what):
-        out = fn(*[tf.constant(a) for a in args])
+        out = fn(*as_tensors(args))
         out = np.asarray(out, dtype=np.float64)
     if out.size != 1:
         raise GradingError(f"{what} should return one number (a scalar loss averaged over the "
@@ -251,7 +300,7 @@ def hint(got, args, candidates):
     """Name the usual mistake whose result matches what came back ('' if none does)."""
     for text, value in candidates:
         try:
-            v = float(value(*args))
+            v = float(value(*as_tensors(args)))
         except Exception:  # noqa: BLE001 - a candidate that cannot run is no match
             continue
         if np.isfinite(v) and np.isclose(got, v, rtol=1e-4, atol=1e-5):
@@ -273,7 +322,7 @@ def compare(name, fn, reference_fn, inputs, candidates, hidden, nonfinite_hint="
     for case, args in inputs:
         got = scalar(fn, args, name)
         values.append(got)
-        want = float(reference_fn(*[tf.constant(a) for a in args]))
+        want = float(reference_fn(*as_tensors(args)))
         if not np.isfinite(got):
             raise GradingError(f"{name} returned {got} for {case}.{nonfinite_hint}")
         if not agree(got, want):

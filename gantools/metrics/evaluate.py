@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -44,13 +46,20 @@ def generate(generator, num_samples: int, seed: int = 0, labels=None,
     return np.concatenate(out)
 
 
+@functools.lru_cache(maxsize=8)
+def _named_extractor(dataset: str):
+    """One extractor per bundled dataset and process: building the classifier and tracing
+    its tf.functions again at every call cost about a second and warned of retracing."""
+    from .extractors import classifier_features
+
+    return classifier_features(dataset)
+
+
 def _extractor(features):
     if isinstance(features, FeatureExtractor):
         return features
     if isinstance(features, str):
-        from .extractors import classifier_features
-
-        return classifier_features(features)
+        return _named_extractor(features)
     raise ValueError(f"features must be a FeatureExtractor or a bundled dataset name, got "
                      f"{features!r}.")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .layers import SpectralNorm
+from .layers import MinibatchDiscrimination, SpectralNorm
 
 
 def _check_hidden(hidden):
@@ -32,13 +32,19 @@ def mlp_generator(latent_dim: int = 8, hidden=(128, 128, 128), output_dim: int =
 
 
 def mlp_discriminator(input_dim: int = 2, hidden=(128, 128, 128), spectral: bool = False,
-                      name: str = "discriminator") -> keras.Model:
+                      minibatch=None, name: str = "discriminator") -> keras.Model:
     """MLP discriminator/critic: points (batch, input_dim) → logits (batch, 1).
 
     LeakyReLU(0.2) hidden layers; ``spectral=True`` wraps every dense layer in
-    :class:`SpectralNorm`.
+    :class:`SpectralNorm`. ``minibatch="discrimination"`` (or a Keras layer of your own
+    mapping (batch, A) to (batch, A + B)) adds :class:`MinibatchDiscrimination` features
+    after the last hidden layer.
     """
     _check_hidden(hidden)
+    own_layer = isinstance(minibatch, keras.layers.Layer)
+    if not own_layer and minibatch not in (None, "discrimination"):
+        raise ValueError(f"unknown minibatch feature {minibatch!r}; choose None, "
+                         "'discrimination' or a Keras layer.")
     x = keras.Input((input_dim,), name="points")
     h = x
 
@@ -48,4 +54,8 @@ def mlp_discriminator(input_dim: int = 2, hidden=(128, 128, 128), spectral: bool
 
     for i, units in enumerate(hidden):
         h = layers.LeakyReLU(0.2, name=f"lrelu{i + 1}")(dense(units, f"dense{i + 1}")(h))
+    if minibatch == "discrimination":
+        h = MinibatchDiscrimination(name="minibatch_discrimination")(h)
+    elif own_layer:
+        h = minibatch(h)
     return keras.Model(x, dense(1, "logit")(h), name=name)

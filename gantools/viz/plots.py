@@ -91,3 +91,41 @@ def scatter_2d(points, real=None, centres=None, sigma: float | None = None, ax=N
         ax.set_title(title)
     ax.legend(fontsize=7, loc="upper right", markerscale=3)
     return ax.figure
+
+
+def plot_kid_bars(results, floor=None, title: str | None = None, ax=None):
+    """KID ± 2 standard errors per configuration, as horizontal bars.
+
+    ``results``: ``{label: {"kid": value, "kid_std": s.e.}, ...}`` (what
+    :func:`gantools.metrics.evaluate` returns), or a list of such dicts per label (several
+    seeds: each seed is a dot, the bar their mean). ``floor``: the real-vs-real result of
+    :func:`gantools.metrics.real_floor`, drawn as a band: no generator can be told apart
+    from the data once its bar reaches the band.
+    """
+    import matplotlib.pyplot as plt
+
+    labels = list(results)
+    if not labels:
+        raise ValueError("results is empty: pass {label: evaluate(...) result}.")
+    runs = {k: v if isinstance(v, list | tuple) else [v] for k, v in results.items()}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.45 * len(labels) + 1.0))
+    y = np.arange(len(labels))[::-1]
+    for yi, label in zip(y, labels, strict=True):
+        kids = np.array([r["kid"] for r in runs[label]], np.float64)
+        errs = np.array([r["kid_std"] for r in runs[label]], np.float64)
+        ax.barh(yi, kids.mean(), color="C0", alpha=0.6)
+        offsets = np.linspace(-0.15, 0.15, len(kids)) if len(kids) > 1 else [0.0]
+        ax.errorbar(kids, yi + np.asarray(offsets), xerr=2 * errs, fmt="o", color="k",
+                    ms=3, capsize=2, lw=0.8)
+    if floor is not None:
+        lo, hi = floor["kid"] - 2 * floor["kid_std"], floor["kid"] + 2 * floor["kid_std"]
+        ax.axvspan(lo, hi, color="C2", alpha=0.25, label="real vs real (floor) ± 2 s.e.")
+        ax.legend(fontsize=7, loc="lower right")
+    ax.axvline(0.0, color="grey", lw=0.5)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("KID (lower is better); dots: runs, whiskers: ± 2 s.e.")
+    if title:
+        ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax.figure

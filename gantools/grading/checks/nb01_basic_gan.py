@@ -84,7 +84,7 @@ VERIFIED = ("check_discriminator_loss", "check_minimax_generator_loss")
 def expected(check: str, seed: int, hidden: bool) -> list[float]:
     """The reference values of a verified check's cases, for the grader's own comparison."""
     reference_fn = _reference_for(check)
-    return [float(reference_fn(*[tf.constant(a) for a in args]))
+    return [float(reference_fn(*_h.as_tensors(args)))
             for _, args in _cases(check, seed, hidden)]
 
 
