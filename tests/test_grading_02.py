@@ -247,12 +247,14 @@ MISTAKES = [
      lambda r, f, a: tf.reduce_mean(bce(tf.ones_like(r), r)) + tf.reduce_mean(
          bce(tf.zeros_like(f), f)), "alpha is ignored"),
     ("check_feature_matching_loss",
-     lambda rs, fs: tf.add_n([tf.reduce_mean(tf.square(r - f)) for r, f in zip(rs, fs)]),
+     lambda rs, fs: tf.add_n([tf.reduce_mean(tf.square(r - f))
+                              for r, f in zip(rs, fs, strict=True)]),
      "per-example MSE"),
     ("check_feature_matching_loss",
      lambda rs, fs: tf.add_n([tf.reduce_mean(tf.square(tf.reduce_mean(r, 0)
                                                         - tf.reduce_mean(f, 0)))
-                              for r, f in zip(rs, fs)]), "averaged the squared differences"),
+                              for r, f in zip(rs, fs, strict=True)]),
+     "averaged the squared differences"),
     ("check_feature_matching_loss",
      lambda rs, fs: tf.reduce_sum(tf.square(tf.reduce_mean(rs[0], 0)
                                             - tf.reduce_mean(fs[0], 0))), "only the first layer"),

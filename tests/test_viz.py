@@ -169,7 +169,8 @@ def test_kid_bars_draw_means_seeds_and_the_floor_band():
     ax = fig.axes[0]
     widths = sorted(round(p.get_width(), 6) for p in ax.patches if p.get_height() == 0.8)
     assert widths == [0.05, 0.12]  # bar = mean over seeds
-    top_down = sorted(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())),
+    top_down = sorted(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels()),
+                          strict=True),
                       reverse=True)
     assert [label for _, label in top_down] == ["baseline", "EMA"]  # in the given order
     band = [p for p in ax.patches if p.get_height() != 0.8]

@@ -27,7 +27,7 @@ def _bce(t, logits):
     return t * _softplus(-logits) + (1.0 - t) * _softplus(logits)
 
 
-# --- exercise 1: one-sided label smoothing -------------------------------------------------------
+# --- exercise 1: one-sided label smoothing ------------------------------------------------------
 
 def _smoothing_cases(seed, hidden):
     alphas = [0.1, 0.2, 0.0] if not hidden else [0.15, 0.3, 0.05]
@@ -76,7 +76,7 @@ def _smoothed_reference():
     return smoothed
 
 
-# --- exercise 2: feature matching -------------------------------------------------------------------
+# --- exercise 2: feature matching ---------------------------------------------------------------
 
 _FEATURE_SHAPES = {False: [(4, 4, 3), (10,)], True: [(2, 2, 5), (7,), (1,)]}
 
@@ -168,7 +168,7 @@ def _cases(check, seed, hidden):
             "check_feature_matching_loss": _feature_cases}[check](seed, hidden)
 
 
-# --- exercise 3: minibatch discrimination ---------------------------------------------------------
+# --- exercise 3: minibatch discrimination -------------------------------------------------------
 
 def _mbd_configs(hidden):
     # (A features, B kernels, C kernel_dim, batch sizes)
@@ -226,7 +226,7 @@ def _mbd_run(layer, f, t, what):
         return np.asarray(out, np.float64)
 
 
-# --- exercise 4: EMA ---------------------------------------------------------------------------
+# --- exercise 4: EMA ----------------------------------------------------------------------------
 
 def _ema_models(seed, hidden):
     """Two small models with batch norm, weights filled from a seeded NumPy generator."""
@@ -283,7 +283,7 @@ def expected(check: str, seed: int, hidden: bool) -> list[float]:
             for _, args in _cases(check, seed, hidden)]
 
 
-# --- the checks ------------------------------------------------------------------------------------
+# --- the checks ---------------------------------------------------------------------------------
 
 def check_smoothed_discriminator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """L_D = E BCE(1 - α, ℓ_real) + E BCE(0, ℓ_fake): only the real label is smoothed."""
