@@ -1,6 +1,6 @@
 """Notebook 02's ablation over several seeds: does each trick help at the notebook's budget?
 
-Run: .venv/bin/python benchmarks/bench_tricks.py [--seeds 0 1 2] [--steps 600]
+Run: .venv/bin/python benchmarks/bench_tricks.py [--seeds 0 1 2] [--steps 500]
 
 The same DCGAN as notebook 02 (notebook 01's architecture, non-saturating loss, Adam
 2e-4 / 0.5, 16×16 digits, width 32, batch 64) is trained once per configuration and seed:
@@ -27,6 +27,10 @@ import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from gantools.course import quiet_tensorflow_import  # noqa: E402
+
+quiet_tensorflow_import()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -62,7 +66,7 @@ def train(options, seed, steps, digits):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--samples", type=int, default=1000)
     args = parser.parse_args(argv)
 

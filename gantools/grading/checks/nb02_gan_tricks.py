@@ -201,29 +201,26 @@ def _mbd_values(outputs):
     return [float(v) for out in outputs for v in np.asarray(out, np.float64).reshape(-1)]
 
 
-def _mbd_layer(cls, b, c, what):
-    __tracebackhide__ = True
-    with _h.student_code(what):
-        return cls(num_kernels=b, kernel_dim=c)
+def _mbd_run(cls, b, c, t, f, what):
+    """Build the student's layer on features like ``f``, give it T, return its output.
 
-
-def _mbd_run(layer, f, t, what):
-    """Build ``layer`` on features like ``f``, give it T, return its output on ``f``."""
+    One guarded block per case: the tripwire is armed once (arming scans every live
+    function), and the layer never runs outside it.
+    """
     __tracebackhide__ = True
+    a = t.shape[0]
     with _h.student_code(what):
+        layer = cls(num_kernels=b, kernel_dim=c)
         layer.build((None, f.shape[1]))
         weights = list(layer.trainable_weights)
-    sizes = [tuple(int(d) for d in w.shape) for w in weights]
-    a, b, c = t.shape
-    if len(weights) != 1 or sizes[0] not in ((a, b, c), (a, b * c)):
-        raise _h.GradingError(
-            f"{what} should have exactly one trainable weight, T, of shape (A, B, C) = "
-            f"{(a, b, c)} or (A, B*C) = {(a, b * c)} for A = {a} input features; it has "
-            f"{sizes or 'none'}. Create it in build() with self.add_weight.")
-    weights[0].assign(t.reshape(sizes[0]))
-    with _h.student_code(what):
-        out = layer(tf.constant(f))
-        return np.asarray(out, np.float64)
+        sizes = [tuple(int(d) for d in w.shape) for w in weights]
+        if len(weights) != 1 or sizes[0] not in ((a, b, c), (a, b * c)):
+            raise _h.GradingError(
+                f"{what} should have exactly one trainable weight, T, of shape (A, B, C) = "
+                f"{(a, b, c)} or (A, B*C) = {(a, b * c)} for A = {a} input features; it has "
+                f"{sizes or 'none'}. Create it in build() with self.add_weight.")
+        weights[0].assign(t.reshape(sizes[0]))
+        return np.asarray(layer(tf.constant(f)), np.float64)
 
 
 # --- exercise 4: EMA ----------------------------------------------------------------------------
@@ -316,7 +313,7 @@ def check_minibatch_discrimination(cls, hidden: bool = False, seed: int = 0, non
     what = "MinibatchDiscrimination"
     outputs = []
     for case, b, c, t, f in _mbd_inputs(seed, hidden):
-        got = _mbd_run(_mbd_layer(cls, b, c, what), f, t, what)
+        got = _mbd_run(cls, b, c, t, f, what)
         want = _mbd_numpy(f, t)
         n, a = f.shape
         if got.shape != want.shape:
@@ -450,21 +447,18 @@ def _check_dcgan(build, latent_dim, rng):
     import keras
 
     what = f"build_dcgan_generator({latent_dim})"
+    shapes = (1, 5)
+    z = (rng.standard_normal((64, latent_dim)) * 3).astype(np.float32)
     with _h.student_code("build_dcgan_generator"):
         g = build(latent_dim)
-        ok = isinstance(g, keras.Model) and bool(g.trainable_variables)
-    if not ok:
-        raise _h.GradingError(_h.weightless_hint(g, "build_dcgan_generator", "latent_dim"))
+        if not (isinstance(g, keras.Model) and bool(g.trainable_variables)):
+            raise _h.GradingError(_h.weightless_hint(g, "build_dcgan_generator", "latent_dim"))
+        outs = [np.asarray(g(tf.constant(rng.standard_normal((n, latent_dim)).astype(
+            np.float32)), training=False), np.float64) for n in shapes]
+        trained = np.asarray(g(tf.constant(z), training=True), np.float64)
     layers = _h.layers_of(g)
     kinds = _kinds(g)
-
-    def run(z, training=False):
-        __tracebackhide__ = True
-        with _h.student_code("the generator"):
-            return np.asarray(g(tf.constant(z), training=training), np.float64)
-
-    for n in (1, 5):
-        out = run(rng.standard_normal((n, latent_dim)).astype(np.float32))
+    for n, out in zip(shapes, outs, strict=True):
         if out.shape != (n, 32, 32, 1):
             raise _h.GradingError(f"{what} maps noise of shape ({n}, {latent_dim}) to "
                                   f"{out.shape}; expected ({n}, 32, 32, 1).")
@@ -493,8 +487,7 @@ def _check_dcgan(build, latent_dim, rng):
     if relus < 3:
         raise _h.GradingError(f"{what} has {relus} ReLU activations; each of the 3 hidden "
                               "layers is followed (after its batch norm) by a ReLU.")
-    z = (rng.standard_normal((64, latent_dim)) * 3).astype(np.float32)
-    out = run(z, training=True)
+    out = trained
     if out.min() < -1.0 - 1e-6 or out.max() > 1.0 + 1e-6:
         raise _h.GradingError(f"{what} makes pixels outside [-1, 1]: end with a tanh, the "
                               "range of the course's images.")
