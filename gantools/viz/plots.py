@@ -121,7 +121,7 @@ def plot_kid_bars(results, floor=None, title: str | None = None, ax=None):
     if floor is not None:
         lo, hi = floor["kid"] - 2 * floor["kid_std"], floor["kid"] + 2 * floor["kid_std"]
         ax.axvspan(lo, hi, color="C2", alpha=0.25, label="real vs real (floor) ± 2 s.e.")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     ax.axvline(0.0, color="grey", lw=0.5)
     ax.set_yticks(y, labels)
     ax.set_xlabel("KID (lower is better); dots: runs, whiskers: ± 2 s.e.")
