@@ -81,10 +81,13 @@ def test_kid_blocks_split_the_data_and_average_the_estimates(rng):
     xs = np.array_split(x[rs.permutation(len(x))], 3)
     ys = np.array_split(y[rs.permutation(len(y))], 3)
     estimates = [gm.mmd2_unbiased(a, b) for a, b in zip(xs, ys, strict=True)]
-    # the same arrays through the same code path as inside kid(): equal to rounding
-    np.testing.assert_allclose(result.value, np.mean(estimates), rtol=1e-9)
+    # the same arrays through the same code path as inside kid(). The kernel sums start
+    # from float32 matmuls (about 1e-7 relative), and MMD² is a difference of such sums,
+    # so rtol 1e-6 allows for a BLAS that rounds a different call differently; a wrong
+    # split or seed moves the estimate by far more (percent)
+    np.testing.assert_allclose(result.value, np.mean(estimates), rtol=1e-6)
     np.testing.assert_allclose(result.std_error, np.std(estimates, ddof=1) / np.sqrt(3),
-                               rtol=1e-9)
+                               rtol=1e-6)
 
 
 def test_kid_does_not_depend_on_block_size_beyond_its_error(rng):
@@ -170,8 +173,9 @@ def test_trace_sqrt_product_matches_the_svd_identity(rng, n1):
     np.testing.assert_allclose(gm.trace_sqrt_product(a.cov, b.cov), svd_trace_sqrt(x, y),
                                rtol=1e-6)
     assert np.isfinite(gm.fid(x, y))
-    # the same float64 computation, once from fitted moments and once fitting them
-    np.testing.assert_allclose(gm.fid(a, y), gm.fid(x, y), rtol=1e-12)
+    # the same float64 computation, once from fitted moments and once fitting them: float64
+    # eigen-decompositions of the same matrices agree to ~1e-13 relative on any LAPACK
+    np.testing.assert_allclose(gm.fid(a, y), gm.fid(x, y), rtol=1e-9)
 
 
 # --- feature extractors ---------------------------------------------------------------------
