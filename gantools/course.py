@@ -52,3 +52,17 @@ def quiet_tensorflow_import() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def compiled(fn, **options):
+    """``tf.function(fn, **options)`` in full mode, ``fn`` itself in short mode.
+
+    Tracing a training step into a graph costs seconds (2 to 5 s for this course's steps on
+    2 cores): more than the handful of steps short mode runs, so short mode runs them
+    eagerly. Both compute the same thing; only the speed differs.
+    """
+    if short_mode():
+        return fn
+    import tensorflow as tf
+
+    return tf.function(fn, **options)

@@ -530,3 +530,64 @@ def test_ctrl_c_is_held_back_until_the_bookkeeping_is_done():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, original)
+
+
+# --- penalties given as callables, and critics a penalty cannot use ---------------------------
+
+def test_callable_penalty_enters_the_critic_loss_as_written():
+    """One WGAN step with penalty(critic, real, fake) = E f(x)², against the step by hand."""
+    keras.utils.set_random_seed(2)
+    g, d = gm.mlp_generator(4, (8,)), gm.mlp_discriminator(hidden=(8,))
+    d0 = keras.models.clone_model(d)
+    d0.set_weights(d.get_weights())
+    g0 = keras.models.clone_model(g)
+    g0.set_weights(g.get_weights())
+    real = np.random.default_rng(1).normal(size=(16, 2)).astype(np.float32)
+
+    def penalty(critic, real, fake):
+        return tf.reduce_mean(tf.square(critic(real, training=True)))
+
+    trainer = GANTrainer(g, d, loss="wasserstein", penalty=penalty, penalty_weight=3.0,
+                         d_optimizer=keras.optimizers.SGD(0.1),
+                         g_optimizer=keras.optimizers.SGD(0.1), seed=7, ema_decay=None,
+                         diagnose=False)
+    history = trainer.fit(tf.data.Dataset.from_tensors(real), 1, progress=False)
+
+    fake = g0(tf.random.Generator.from_seed(7).normal([16, 4]))
+    with tf.GradientTape() as tape:
+        f_real = d0(real)
+        pen = tf.reduce_mean(tf.square(f_real))
+        loss = tf.reduce_mean(d0(fake)) - tf.reduce_mean(f_real) + 3.0 * pen
+    for v, grad in zip(d0.trainable_variables, tape.gradient(loss, d0.trainable_variables),
+                       strict=True):
+        v.assign_sub(0.1 * grad)
+    np.testing.assert_allclose(history["penalty"][0], pen.numpy(), rtol=1e-5)
+    for a, b in zip(d.weights, d0.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_callable_penalty_sees_a_conditional_critic_as_a_function_of_images():
+    from gantools.losses import gradient_penalty
+
+    g = gm.dcgan_generator(8, 1, latent_dim=4, width=4, num_classes=10)
+    d = gm.dcgan_discriminator(8, 1, width=4, num_classes=10, normalization="layer")
+    seen = []
+
+    def penalty(critic, real, fake):
+        seen.append(tuple(real.shape))
+        return gradient_penalty(critic, real, fake)
+
+    trainer = GANTrainer(g, d, loss="wasserstein", penalty=penalty, n_critic=2, seed=0)
+    history = trainer.fit(gd.load("digits", batch_size=8, image_size=8, with_labels=True), 2,
+                          progress=False)
+    assert seen and seen[0][1:] == (8, 8, 1)  # traced once, on images alone
+    assert np.all(np.isfinite(history["penalty"])) and np.all(history["penalty"] > 0)
+
+
+@pytest.mark.parametrize("penalty", ["gp", "r1", lambda critic, real, fake: 0.0])
+def test_a_penalty_refuses_a_critic_with_batch_norm(penalty):
+    g, d = small_dcgan()  # the DCGAN discriminator has batch norm by default
+    with pytest.raises(ValueError, match="batch normalization .*layer normalization"):
+        GANTrainer(g, d, loss="wasserstein", penalty=penalty)
+    GANTrainer(g, d, loss="wasserstein")  # without a penalty, batch norm is allowed
+    GANTrainer(*small_dcgan(normalization="layer"), loss="wasserstein", penalty=penalty)

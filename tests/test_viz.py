@@ -187,3 +187,20 @@ def test_image_grid_without_labels_is_one_tiled_picture():
     (image,) = ax.images
     assert image.get_array().shape == (2 * 9 + 1, 5 * 9 + 1, 3)
     assert ax.get_title() == "grid"
+
+
+def test_critic_surface_draws_the_critic_values_on_the_square():
+    def critic(x):  # f(x) = x₀ - 2 x₁ : values on [-2, 2]² span [-6, 6]
+        return x[:, :1] - 2 * x[:, 1:]
+
+    fig = viz.plot_critic_surface(critic, 2.0, points=np.zeros((5, 2)), real=np.ones((5, 2)),
+                                  resolution=50, title="linear")
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (-2.0, 2.0) and ax.get_title() == "linear"
+    levels = ax.collections[0].levels
+    assert levels.min() <= -5.5 and levels.max() >= 5.5  # the grid's extreme values
+    plt.close(fig)
+    model = gm.mlp_discriminator(hidden=(4,))
+    plt.close(viz.plot_critic_surface(model, 1.0, resolution=10))  # Keras: inference mode
+    with pytest.raises(ValueError, match="limit must be positive"):
+        viz.plot_critic_surface(critic, 0.0)

@@ -389,6 +389,7 @@ class RecordingOptimizer:
 
         self._inner = keras.optimizers.SGD(learning_rate)
         self._updates = []
+        self._before = []  # the values of the updated variables just before each update
         self._name, self._model, self._other_name = name, model, other_name
         self._own, self._other = {id(v) for v in own}, {id(v) for v in other}
         self._order = order if order is not None else []
@@ -409,6 +410,7 @@ class RecordingOptimizer:
                 + (" — including G(z): a batch generated before the tape is a constant "
                    "to it." if self._model == "generator" else "."))
         self._order.append(self._name)
+        self._before.append([np.array(v.numpy()) for _, v in pairs])
         self._updates.append([(None if g is None else tf.identity(g), v) for g, v in pairs])
         return self._inner.apply_gradients(pairs, *args, **kwargs)
 

@@ -107,6 +107,29 @@ def _positive_int(name, value):
     return int(value)
 
 
+def check_per_example(critic: keras.Model) -> None:
+    """Raise ``ValueError`` if ``critic`` has batch normalization.
+
+    A gradient penalty constrains ∇ₓ f(x) for each example x on its own. With batch norm
+    in training mode, f(x_i) depends on every example of the batch through the batch's
+    mean and variance, so the per-example gradient is not that of a function of x_i, and
+    the penalty constrains the wrong thing (Gulrajani et al., 2017, §4 use layer norm).
+    """
+    try:
+        layers = list(critic._flatten_layers(include_self=False, recursive=True))
+    except AttributeError:  # not a Keras model: nothing to inspect
+        return
+    for layer in layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            raise ValueError(
+                f"the critic {critic.name!r} has batch normalization (layer {layer.name!r}), "
+                "which makes each example's score depend on the rest of the batch; a gradient "
+                "penalty, taken per example, then penalizes the wrong gradient. Build the "
+                "critic with layer normalization or none (gantools: dcgan_discriminator(..., "
+                "normalization='layer'))."
+            )
+
+
 def num_classes_of(generator: keras.Model) -> int:
     """The number of classes a conditional generator was built for."""
     for layer in generator.layers:
@@ -151,7 +174,10 @@ class GANTrainer:
             of callables ``(d_loss(real_out, fake_out), g_loss(fake_out))``.
         d_optimizer, g_optimizer: default Adam(learning_rate, beta_1): DCGAN's 2e-4, 0.5.
         n_critic: discriminator updates per generator update (5 for WGAN).
-        penalty: ``None``, ``"gp"`` (WGAN-GP) or ``"r1"``, weighted by ``penalty_weight`` (λ).
+        penalty: ``None``, ``"gp"`` (WGAN-GP), ``"r1"``, or a callable
+            ``penalty(critic, real, fake) -> scalar`` (e.g. your own gradient penalty),
+            weighted by ``penalty_weight`` (λ). A penalty on input gradients needs a critic
+            without batch norm: the constructor raises ``ValueError`` otherwise.
         label_smoothing: one-sided smoothing of the real label (cross-entropy losses).
         augment: a callable applied to every discriminator input, real and fake, inside
             the tapes (so G's gradient flows through it). If it has a method
@@ -181,8 +207,11 @@ class GANTrainer:
                  strategy=None, preview_size: int = 64, diagnose: bool = True,
                  feature_matching=None, feature_layers=None):
         check_compatible(generator, discriminator)
-        if penalty not in PENALTIES:
-            raise ValueError(f"unknown penalty {penalty!r}; choose None, 'gp' or 'r1'.")
+        if penalty not in PENALTIES and not callable(penalty):
+            raise ValueError(f"unknown penalty {penalty!r}; choose None, 'gp', 'r1' or a "
+                             "callable penalty(critic, real, fake) -> scalar.")
+        if penalty is not None:
+            check_per_example(discriminator)
         if augment is not None and not callable(augment):
             raise ValueError(f"augment must be callable (images -> images), got {augment!r}.")
         self.generator, self.discriminator = generator, discriminator
@@ -275,6 +304,15 @@ class GANTrainer:
                                       inputs, training=True)
         return out
 
+    def _critic_of(self, labels):
+        """D as a function of images alone, for a penalty callable (labels held fixed)."""
+        if labels is None:
+            return self.discriminator
+
+        def critic(x, training=True):
+            return self.discriminator([x, labels], training=training)
+        return critic
+
     def _aug(self, x):
         return self.augment(x) if self.augment is not None else x
 
@@ -303,6 +341,8 @@ class GANTrainer:
                                        rng=self.rng)
             elif self.penalty == "r1":
                 pen = r1_penalty(self.discriminator, real_in, labels=labels)
+            elif self.penalty is not None:
+                pen = tf.cast(self.penalty(self._critic_of(labels), real_in, fake_in), tf.float32)
             else:
                 pen = tf.constant(0.0)
             total = (loss + self.penalty_weight * pen) / self.replicas

@@ -129,3 +129,42 @@ def plot_kid_bars(results, floor=None, title: str | None = None, ax=None):
         ax.set_title(title)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def plot_critic_surface(critic, limit: float, points=None, real=None, ax=None,
+                        resolution: int = 120, title: str | None = None):
+    """The critic's (or discriminator's) value f(x) over the square [-limit, limit]², as
+    filled contours, with generated ``points`` (orange) and ``real`` points (blue) on top.
+
+    A WGAN critic's f is the potential whose gradient moves the generated points: they
+    flow uphill, towards high values. ``critic`` is any callable on a (n, 2) float32
+    array (a Keras model is called in inference mode).
+    """
+    import matplotlib.pyplot as plt
+
+    if not limit > 0:
+        raise ValueError(f"limit must be positive, got {limit!r}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    ticks = np.linspace(-limit, limit, resolution, dtype=np.float32)
+    xx, yy = np.meshgrid(ticks, ticks)
+    grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    try:
+        values = critic(grid, training=False)
+    except TypeError:  # a plain function without a training argument
+        values = critic(grid)
+    values = np.asarray(values, np.float64).reshape(resolution, resolution)
+    filled = ax.contourf(xx, yy, values, levels=20, cmap="viridis")
+    ax.figure.colorbar(filled, ax=ax, fraction=0.046, pad=0.04)
+    if real is not None:
+        r = np.asarray(real)
+        ax.scatter(r[:, 0], r[:, 1], s=1, alpha=0.3, color="C0")
+    if points is not None:
+        p = np.asarray(points)
+        ax.scatter(p[:, 0], p[:, 1], s=1, alpha=0.4, color="C1")
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax.figure
