@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_autograde.py
 	$(PY) benchmarks/bench_tricks.py
+	$(PY) benchmarks/bench_wgan.py
 
 # bubblewrap isolates the kernels that autograde student submissions (README: Threat model)
 sandbox:
