@@ -59,7 +59,8 @@ def critic_sequential(input_dim, hidden=(128, 128, 128), clip_value=None):
         "kernel_constraint": ClipB(clip_value), "bias_constraint": ClipB(clip_value)}
     layers = [keras.Input((input_dim,))]
     for units in hidden:
-        layers.append(keras.layers.Dense(units, activation="relu", **options))
+        layers.append(keras.layers.Dense(units, **options))
+        layers.append(keras.layers.LeakyReLU(negative_slope=0.2))
     layers.append(keras.layers.Dense(1, **options))
     return keras.Sequential(layers)
 
@@ -289,9 +290,44 @@ def builder_unclipped_output(input_dim, hidden=(128,), clip_value=None):
     x = keras.Input((input_dim,))
     h = x
     for units in hidden:
-        h = keras.layers.Dense(units, activation="relu", kernel_constraint=clip,
-                               bias_constraint=clip)(h)
+        h = keras.layers.Dense(units, kernel_constraint=clip, bias_constraint=clip)(h)
+        h = keras.layers.LeakyReLU(0.2)(h)
     return keras.Model(x, keras.layers.Dense(1, name="score")(h))
+
+
+def builder_relu(input_dim, hidden=(128,), clip_value=None):
+    model = critic_sequential(input_dim, hidden, clip_value)
+    return keras.Sequential([keras.Input((input_dim,))] + [
+        keras.layers.ReLU() if isinstance(layer, keras.layers.LeakyReLU) else layer
+        for layer in model.layers])
+
+
+def step_fixed_noise_batch(real_batches, generator, critic, g_optimizer, c_optimizer,
+                           critic_loss_fn, generator_loss_fn, penalty_fn, latent_dim,
+                           n_critic=5, gp_weight=10.0):
+    for _ in range(n_critic):
+        real = next(real_batches)
+        fake = generator(tf.random.normal((tf.shape(real)[0], latent_dim)))
+        with tf.GradientTape() as tape:
+            c_loss = critic_loss_fn(critic(real), critic(fake))
+            penalty = penalty_fn(critic, real, fake)
+            total = c_loss + gp_weight * penalty
+        c_optimizer.apply_gradients(zip(tape.gradient(total, critic.trainable_variables),
+                                        critic.trainable_variables, strict=True))
+    with tf.GradientTape() as tape:
+        g_loss = generator_loss_fn(critic(generator(tf.random.normal((7, latent_dim)))))
+    g_optimizer.apply_gradients(zip(tape.gradient(g_loss, generator.trainable_variables),
+                                    generator.trainable_variables, strict=True))
+    return c_loss, penalty, g_loss
+
+
+class ClipUpper(ClipA):
+    def __call__(self, w):
+        return tf.minimum(w, self.clip_value)
+
+
+def eps_vector(real):
+    return tf.random.uniform((tf.shape(real)[0], 1))
 
 
 def builder_sigmoid(input_dim, hidden=(128,), clip_value=None):
@@ -340,6 +376,13 @@ MISTAKES = [
     ("check_weight_clip", ClipNorm, "clips the norm"),
     ("check_critic_builder", builder_unclipped_output, "layer 'score' left"),
     ("check_critic_builder", builder_sigmoid, "sigmoid"),
+    ("check_critic_builder", builder_relu, "LeakyReLU"),
+    ("check_weight_clip", ClipUpper, "only the upper bound"),
+    ("check_gradient_penalty", gp_with(eps_fn=eps_vector), r"\(batch, 1, 1, 1\)"),
+    ("check_gradient_penalty", gp_with(norm_fn=lambda g: tf.norm(g) + 0.0 * g[:, 0, 0, 0]
+                                       if len(g.shape) == 4 else tf.norm(g, axis=1)),
+     "whole batch"),
+    ("check_critic_train_step", step_fixed_noise_batch, "tf.shape"),
     ("check_gradient_penalty", gp_with(eps_fn=per_pixel), "ONE ε per example"),
     ("check_gradient_penalty", gp_with(eps_fn=normal_eps), "uniform distribution"),
     ("check_gradient_penalty", gp_with(eps_fn=one_eps), "same ε"),

@@ -151,6 +151,10 @@ def _clip_hint(got, c, w):
          "this clips the norm of the whole tensor (tf.clip_by_norm). WGAN clips every weight "
          "on its own: tf.clip_by_value(w, -c, c)."),
         (np.clip(w, -c / 2, c / 2), "the bounds are ±c/2; clip to [-c, c]."),
+        (np.minimum(w, c), "only the upper bound is applied; weights below -c must become "
+                           "-c too: clip to [-c, c]."),
+        (np.maximum(w, -c), "only the lower bound is applied; weights above c must become c "
+                            "too: clip to [-c, c]."),
     ]
     for value, text in candidates:
         if value.shape == got.shape and np.allclose(got, value, rtol=1e-6, atol=1e-7):
@@ -240,6 +244,10 @@ def _check_one_critic(build_critic, input_dim, sizes, clip, rng):
         keras.optimizers.SGD(1.0).apply_gradients(
             zip([tf.constant(g) for g in grads], variables, strict=True))
         after = [v.numpy().astype(np.float32) for v in variables]
+    if _h.uses_relu(critic):
+        raise _h.GradingError("the critic uses ReLU. Hint: the exercise asks for "
+                              "LeakyReLU(0.2) after each hidden layer, which keeps a gradient "
+                              "for negative inputs.")
     kernels = [tuple(int(d) for d in v.shape) for v in variables if len(v.shape) == 2]
     want = list(zip((input_dim, *sizes), (*sizes, 1), strict=True))
     if kernels != want:
@@ -414,6 +422,9 @@ def _gp_candidates(grads, image):
         (np.mean(norm ** 2), "this is the mean squared gradient norm (the R1 penalty); "
                              "WGAN-GP penalizes the distance of the norm from 1: (‖∇‖ - 1)²."),
         (np.sum((norm - 1) ** 2), "you summed over the batch; average instead."),
+        ((np.sqrt((flat ** 2).sum() + _NORM_EPS) - 1) ** 2,
+         "the norm is taken over the whole batch; take one norm per example (over all axes "
+         "but the batch axis), then the mean of (‖∇‖ - 1)² over the examples."),
         (10 * np.mean((norm - 1) ** 2), "the penalty is multiplied by λ = 10 here; return the "
                                         "penalty itself (the training step weights it)."),
     ]
@@ -432,6 +443,11 @@ def _gp_run(fn, critic, real, fake, what):
     try:
         return _scalar_gp(fn, critic, real, fake, what)
     except _h.GradingError as e:
+        if "Incompatible shapes" in str(e) and "Hint" not in str(e):
+            raise _h.GradingError(
+                f"{e} Hint: ε must broadcast against the batch: shape (batch, 1) for vectors "
+                "and (batch, 1, 1, 1) for images, e.g. tf.concat([tf.shape(real)[:1], "
+                "tf.ones([tf.rank(real) - 1], tf.int32)], 0).") from None
         if "None" in str(e) and "Hint" not in str(e):
             raise _h.GradingError(
                 f"{e} Hint: the inner tape gave no gradient (None). x̂ is a tensor, not a "
@@ -781,8 +797,12 @@ def check_critic_train_step(step, hidden: bool = False, seed: int = 0, nonce=Non
              if not any(out.shape == f.shape and np.allclose(out, f) for f in fakes)]
     if not fresh:
         raise _h.GradingError("the generator update reuses a critic update's fakes; draw a "
-                              "fresh z for the generator update, inside its GradientTape.")
+                              "fresh z for the generator update.")
     z = fresh[-1][0]
+    if z.shape[0] != batch:
+        raise _h.GradingError(
+            f"the generator update drew {z.shape[0]} noise vectors for real batches of "
+            f"{batch}: use the last real batch's size, tf.shape(real)[0].")
     g_ref = _h.copy_mlp(g_sizes, seed + 1, "g_ref", g_start)
 
     def g_gradient(critic):
