@@ -1,0 +1,28 @@
+"""What the tests of every notebook's checks assert (tests/test_grading_NN.py)."""
+
+from gantools.grading.evidence import agree
+
+
+def passes_visible_and_hidden(checks, check, answer, capsys):
+    """An honest answer passes the visible and the hidden check, each with one ✓ line."""
+    getattr(checks, check)(answer)
+    getattr(checks, check)(answer, hidden=True, nonce=12345)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.startswith("✓ ") for line in lines)
+
+
+def reports_what_the_grader_recomputes(load, check, answer, monkeypatch):
+    """What an honest answer reports from the kernel is what VerifyValues recomputes, with a
+    fresh copy of the checks, in its own process."""
+    checks = load()
+    assert check in checks.VERIFIED
+    records = []
+    monkeypatch.setattr(checks._h, "report_values",
+                        lambda name, hidden, seed, values: records.append(
+                            (name, hidden, seed, list(values))))
+    for hidden in (False, True):
+        getattr(checks, check)(answer, hidden=hidden, nonce=777)
+    assert [(r[0], r[1]) for r in records] == [(check, False), (check, True)]
+    for name, hidden, seed, values in records:
+        want = load().expected(name, seed, hidden)
+        assert len(values) == len(want) and all(map(agree, values, want))
