@@ -1,5 +1,7 @@
 """What the tests of every notebook's checks assert (tests/test_grading_NN.py)."""
 
+import pytest
+
 from gantools.grading.evidence import agree
 
 
@@ -26,3 +28,9 @@ def reports_what_the_grader_recomputes(load, check, answer, monkeypatch):
     for name, hidden, seed, values in records:
         want = load().expected(name, seed, hidden)
         assert len(values) == len(want) and all(map(agree, values, want))
+
+
+def names_its_hint(checks, check, answer, hint):
+    """A usual mistake fails the check, and the message names it (``hint``: a regex)."""
+    with pytest.raises(AssertionError, match=hint):
+        getattr(checks, check)(answer)
