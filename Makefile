@@ -7,7 +7,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.gantools-installed
 EXTRAS ?= test,course
 
+# The course's environment (gantools/runtime.py): TensorFlow's oneDNN kernels on, also on
+# CPUs where TensorFlow leaves them off by default; `make lab TF_ENABLE_ONEDNN_OPTS=0` to compare.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_ENABLE_ONEDNN_OPTS ?= 1
 export PYTHONHASHSEED ?= 0
 
 DEMO_STEPS ?= 1500
@@ -29,6 +32,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "gantools needs Python >= 3.10; run make PYTHON=/path/to/python3.1x")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(PY) -m gantools.kernel install
 	@touch $@
 
 venv: $(STAMP)

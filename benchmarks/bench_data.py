@@ -10,7 +10,8 @@ import os
 import platform
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import gantools  # noqa: F401 - before TensorFlow: the course's environment
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # NumPy on one core
 
 import numpy as np  # noqa: E402

@@ -11,10 +11,11 @@ standard error, the classes covered and the KL of the class histogram to uniform
 
 from __future__ import annotations
 
-import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import gantools  # noqa: F401 - before TensorFlow: the course's environment
+
+# isort: split
 
 import keras  # noqa: E402
 

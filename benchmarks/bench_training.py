@@ -15,22 +15,34 @@ the table reports the median step, its images per second (real images consumed b
 the ratio to the baseline (of medians, and of means), and model-FLOP utilization:
 the loop's analytic model FLOPs per step / median step time / the machine's float32
 matmul ceiling, measured here with a large tf.matmul.
+
+TensorFlow's oneDNN kernels are on here, as everywhere in the course (gantools.runtime):
+the header says whether this CPU would have them on by itself. A second table measures the
+gantools step at 32×32 with oneDNN forced on and off. TensorFlow reads the switch once, at
+import, so each setting runs in its own worker process; the workers take turns, a block
+of steps each per round, and each measures its own matmul ceiling.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import gantools  # noqa: F401 - before TensorFlow: the course's environment
+
+# isort: split
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import gantools.models as gm  # noqa: E402
+from gantools.runtime import cpu_model, describe_onednn  # noqa: E402
 from gantools.training import GANTrainer  # noqa: E402
 
 WIDTH, BATCH, LATENT = 64, 64, 128
@@ -212,15 +224,67 @@ LOOPS = [  # name, steps per call, EMA, reuse_fakes
 ]
 
 
+def onednn_worker(size: int) -> None:
+    """Worker process: reads a number of steps per line on stdin and answers each with the
+    JSON list of step times (the first line of output is its matmul ceiling and state)."""
+    run = gantools_loop(size, 1, False, False)
+    print(json.dumps({"ceiling": matmul_ceiling(), "state": describe_onednn()}), flush=True)
+    for line in sys.stdin:
+        print(json.dumps(run(int(line))), flush=True)
+
+
+def onednn_table(size: int, block: int, rounds: int, ceiling: float) -> None:
+    """The gantools step (1 step/call) with oneDNN forced on and off, taking turns."""
+    workers, info = {}, {}
+    for value in ("1", "0"):  # one at a time: each measures its ceiling on an idle machine
+        env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": value}
+        workers[value] = subprocess.Popen(
+            [sys.executable, __file__, "--onednn-worker", str(size)], env=env, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        info[value] = json.loads(workers[value].stdout.readline())
+    times = {value: [] for value in workers}
+    for _ in range(rounds):
+        for value, w in workers.items():
+            w.stdin.write(f"{block}\n")
+            w.stdin.flush()
+            times[value] += json.loads(w.stdout.readline())
+    for w in workers.values():
+        w.stdin.close()
+        w.wait()
+    g, d = models(size)
+    flops = step_flops(g, d, BATCH)
+    print(f"\n# gantools, 1 step/call, {size}×{size}, with TF_ENABLE_ONEDNN_OPTS forced; "
+          f"{rounds} rounds of {block} steps each")
+    print("# MFU against this process's ceiling (oneDNN as the course runs it) and against "
+          "the worker's own")
+    header = (f"{'oneDNN':<7} {'s/step':>7} {'img/s':>6} {'× off':>6} {'MFU':>6} "
+              f"{'own MFU':>7} {'own ceiling':>12}")
+    print(header)
+    print("-" * len(header))
+    off = np.median(times["0"])
+    for value, label in (("1", "on"), ("0", "off")):
+        t, own = np.median(times[value]), info[value]["ceiling"]
+        print(f"{label:<7} {t:>7.4f} {BATCH / t:>6.0f} {off / t:>6.2f} {flops / t / ceiling:>6.1%} "
+              f"{flops / t / own:>7.1%} {own / 1e9:>7.1f} GF/s")
+    for value in workers:
+        print(f"# worker TF_ENABLE_ONEDNN_OPTS={value}: {info[value]['state'].split(';')[0]})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (noisier)")
+    parser.add_argument("--onednn-only", action="store_true",
+                        help="only the table of oneDNN forced on and off")
+    parser.add_argument("--onednn-worker", type=int, metavar="SIZE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.onednn_worker:
+        return onednn_worker(args.onednn_worker)
     # per size: steps per loop per round, rounds
     plan = {32: (30, 3 if args.quick else 6), 64: (10, 2 if args.quick else 3)}
     ceiling = matmul_ceiling()
     print(f"# {platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}, "
           f"Keras {keras.__version__}, {time.strftime('%Y-%m-%d')}")
+    print(f"# {cpu_model()}; {describe_onednn()}")
     print(f"# float32 matmul ceiling: {ceiling / 1e9:.1f} GFLOP/s (2048×2048 tf.matmul)")
     print(f"# DCGAN width {WIDTH}, batch {BATCH}, 3 channels; one step = one D and one G update")
     print("# the loops take turns, a block of steps each per round; s/step is the median step,")
@@ -229,7 +293,7 @@ def main():
               f"{'(mean)':>6} {'MFU':>6}")
     print(header)
     print("-" * len(header))
-    for size, (block, rounds) in plan.items():
+    for size, (block, rounds) in ({} if args.onednn_only else plan).items():
         g, d = models(size)
         loops = {"keras-io fit() baseline": (baseline_loop(size), False)}
         for name, k, ema, reuse in LOOPS:
@@ -247,6 +311,7 @@ def main():
         print(f"{'':>5} model GFLOP per step: {step_flops(g, d, BATCH) / 1e9:.2f} "
               f"({step_flops(g, d, BATCH, True) / 1e9:.2f} with reuse_fakes); "
               f"{rounds} rounds of {block} steps per loop")
+    onednn_table(32, *plan[32], ceiling)
 
 
 if __name__ == "__main__":

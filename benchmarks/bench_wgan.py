@@ -24,7 +24,9 @@ import os
 import platform
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import gantools  # noqa: F401 - before TensorFlow: the course's environment
+
+# isort: split
 
 from gantools.course import quiet_tensorflow_import  # noqa: E402
 

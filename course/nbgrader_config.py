@@ -13,7 +13,6 @@ HERE = Path(__file__).resolve().parent
 
 c.CourseDirectory.course_id = "gan-course"
 c.CourseDirectory.root = str(HERE)
-# Every notebook runs in the course's Python (the one with gantools installed).
 c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()",
 }
@@ -28,7 +27,10 @@ CELL_TIMEOUT = int(os.environ.get("GANCOURSE_CELL_TIMEOUT", "600"))
 c.Execute.timeout = CELL_TIMEOUT
 c.ExecutePreprocessor.timeout = CELL_TIMEOUT
 c.Execute.interrupt_on_timeout = True
-c.Execute.kernel_name = "python3"
+# Every notebook runs in the course's kernel: the Python with gantools installed, started
+# with the course's environment (oneDNN on; gantools.kernel, gantools.runtime). The
+# pipeline installs it; by hand: `python -m gantools.kernel install`.
+c.Execute.kernel_name = "gan-course"
 # Solutions run with gantools' Execute, which merges stream outputs (progress bars then
 # show where they ended; nbclient's switch for it is not configurable).
 c.GenerateSolution.preprocessors = [
@@ -71,7 +73,7 @@ c.Autograde.autograde_preprocessors = [
 ]
 c.SandboxedExecute.timeout = CELL_TIMEOUT
 c.SandboxedExecute.interrupt_on_timeout = True
-c.SandboxedExecute.kernel_name = "python3"
+c.SandboxedExecute.kernel_name = "gan-course"
 c.SandboxedExecute.submission_timeout = int(
     os.environ.get("GANCOURSE_SUBMISSION_TIMEOUT", str(3 * CELL_TIMEOUT)))
 c.SandboxedExecute.max_output_bytes = 5_000_000

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from .kernel import KERNEL_NAME, ensure_installed
+
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = ROOT / "course"
 SOLUTIONS = ROOT / "solutions"
@@ -47,6 +49,7 @@ _tools_on_path()
 
 def run_nbgrader(course: Path, *args, timeout: int = 3600, env=None):
     """Run ``nbgrader <args>`` in the course folder; raise with its output on failure."""
+    ensure_installed()  # the course's kernel, which nbgrader_config.py names
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course,
                           capture_output=True, text=True, timeout=timeout, env=full_env)
@@ -84,12 +87,13 @@ def execute(notebook: Path, output: Path, short: bool, timeout: int = 1200) -> f
     import nbformat
     from nbclient import NotebookClient
 
+    ensure_installed()
     nb = nbformat.read(notebook, as_version=4)
     env_short = os.environ.get("GANCOURSE_SHORT")
     os.environ["GANCOURSE_SHORT"] = "1" if short else ""
     start = time.perf_counter()
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", coalesce_streams=True,
+        NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME, coalesce_streams=True,
                        resources={"metadata": {"path": str(notebook.parent)}}).execute()
     finally:
         if env_short is None:

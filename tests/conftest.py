@@ -1,6 +1,7 @@
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import gantools  # noqa: F401 - before TensorFlow: the course's environment (oneDNN on)
+
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import keras  # noqa: E402

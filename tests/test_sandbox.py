@@ -27,6 +27,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 import gantools
 from gantools.grading import sandbox
+from gantools.kernel import KERNEL_NAME
 
 needs_bwrap = pytest.mark.skipif(
     not sandbox.sandbox_available(),
@@ -67,7 +68,7 @@ def pid_alive(pid: int) -> bool:
 
 def run_notebook(cells, cwd, **options):
     nb = new_notebook(cells=[new_code_cell(source) for source in cells])
-    client = NotebookClient(nb, kernel_name="python3", kernel_manager_class=RecordingKM,
+    client = NotebookClient(nb, kernel_name=KERNEL_NAME, kernel_manager_class=RecordingKM,
                             resources={"metadata": {"path": str(cwd)}}, **options)
     client.execute()
     return nb
@@ -158,6 +159,9 @@ print(json.dumps({{
                      if line.startswith("CapEff")],
     "run": os.listdir("/run"),
     "tmp_mb": os.statvfs("/tmp").f_blocks * os.statvfs("/tmp").f_frsize >> 20,
+    "onednn": [os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+               bool(__import__("tensorflow.python.util._pywrap_util_port",
+                               fromlist=["x"]).IsMklEnabled())],
 }}))
 '''
 
@@ -183,6 +187,7 @@ def sandboxed_run(course, host_server):
         for name in (sandbox.ENV_MEMORY_MB, sandbox.ENV_TMP_MB):
             mp.delenv(name, raising=False)  # the default limits
         mp.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+        mp.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)  # the course's kernel sets it
         nb = run_notebook(cells, cwd, allow_errors=True, interrupt_on_timeout=True,
                           timeout_func=lambda cell: 5 if cell.source == INTERRUPTED_CELL else 120)
     (kernel,) = RecordingKM.started
@@ -200,6 +205,13 @@ def probes(sandboxed_run):
 def test_tensorflow_and_gantools_import_in_the_sandbox(probes):
     assert len(probes["versions"]) == 2
     assert probes["write_home"] == "written" and probes["home"] == sandbox.SANDBOX_HOME
+
+
+@needs_bwrap
+def test_the_sandboxed_course_kernel_has_onednn_on(probes):
+    """The grader's environment has no TF_ENABLE_ONEDNN_OPTS; the course's kernel sets it
+    before the submission's first import of TensorFlow."""
+    assert probes["onednn"] == ["1", True]
 
 
 @needs_bwrap
@@ -268,7 +280,7 @@ def test_nothing_left_after_shutdown(sandboxed_run):
 
 
 async def start(cwd):
-    km = sandbox.SandboxedKernelManager(kernel_name="python3")
+    km = sandbox.SandboxedKernelManager(kernel_name=KERNEL_NAME)
     await km.start_kernel(cwd=str(cwd))
     kc = km.client()
     kc.start_channels()
@@ -319,7 +331,7 @@ import asyncio, os, sys
 from gantools.grading.sandbox import SandboxedKernelManager
 
 async def main():
-    km = SandboxedKernelManager(kernel_name="python3")
+    km = SandboxedKernelManager(kernel_name="gan-course")
     await km.start_kernel(cwd=sys.argv[1])
     kc = km.client()
     kc.start_channels()
