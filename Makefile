@@ -20,6 +20,7 @@ DEMO_OUT   ?= runs/demo
 
 help:
 	@echo "make course   the main job: student release, executed solutions, autograding self-check"
+	@echo "              (ONLY=\"04_lsgan\" for some assignments only)"
 	@echo "make test     create .venv if needed, lint, run the whole test suite"
 	@echo "make lab      JupyterLab on the course (students and self-learners)"
 	@echo "make demo     train the course's DCGAN on the bundled digits from the command line"
@@ -44,7 +45,7 @@ test: lint
 	$(PY) -m pytest
 
 course: $(STAMP)
-	$(PY) -m gantools.pipeline
+	$(PY) -m gantools.pipeline $(if $(ONLY),--only $(ONLY),)
 
 demo: $(STAMP)
 	$(PY) -m gantools train --dataset digits --loss non-saturating --steps $(DEMO_STEPS) \

@@ -161,12 +161,20 @@ def grades(course: Path, assignment: str, student: str) -> dict:
         return out
 
 
-def build(course: Path = COURSE, solutions: Path = SOLUTIONS):
-    """Release, solutions and self-check for every assignment; returns table rows."""
+def build(course: Path = COURSE, solutions: Path = SOLUTIONS, only=None):
+    """Release, solutions and self-check for every assignment (or those named in ``only``);
+    returns table rows."""
+    chosen = assignments(course)
+    if only:
+        unknown = sorted(set(only) - set(chosen))
+        if unknown:
+            raise PipelineError(f"no assignment named {', '.join(unknown)} in "
+                                f"{course / 'source'}; there are: {', '.join(chosen)}.")
+        chosen = [a for a in chosen if a in set(only)]
     rows = []
     add_students(course, SELF_CHECK)
     solutions.mkdir(parents=True, exist_ok=True)
-    for assignment in assignments(course):
+    for assignment in chosen:
         for source in notebooks(course / "source" / assignment):
             loose = unlocked_code_cells(source)
             if loose:
@@ -222,8 +230,14 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--course", type=Path, default=COURSE)
     parser.add_argument("--solutions", type=Path, default=SOLUTIONS)
+    parser.add_argument("--only", nargs="+", metavar="ASSIGNMENT",
+                        help="build only these assignments (e.g. --only 04_lsgan)")
     args = parser.parse_args(argv)
-    rows = build(args.course.resolve(), args.solutions.resolve())
+    try:
+        rows = build(args.course.resolve(), args.solutions.resolve(), args.only)
+    except PipelineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     ok = print_table(rows)
     print(f"\nStudent release: {args.course / 'release'}")
     print(f"Solutions for self-learners: {args.solutions}")

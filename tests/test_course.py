@@ -305,3 +305,10 @@ def test_an_unlocked_code_cell_is_found(tmp_path):
                                         "solution": False, "schema_version": 3}
     nbformat.write(nb, tmp_path / "n.ipynb")
     assert pipeline.unlocked_code_cells(tmp_path / "n.ipynb") == ["x = 1"]
+
+
+def test_building_an_unknown_assignment_names_the_ones_there(capsys):
+    """`make course ONLY=...` with a typo: a clear error listing the assignments, no build."""
+    assert pipeline.main(["--only", "04_lsgann"]) == 2
+    error = capsys.readouterr().err
+    assert "no assignment named 04_lsgann" in error and "01_basic_gan" in error
