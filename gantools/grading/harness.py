@@ -335,6 +335,16 @@ def compare(name, fn, reference_fn, inputs, candidates, hidden, nonfinite_hint="
         report_values(evidence[0], hidden, evidence[1], values)
 
 
+def value_check(check, name, fn, reference_fn, inputs, candidates, hidden, seed,
+                agrees="agrees with the reference", nonfinite_hint=""):
+    """A whole value check: :func:`compare` with the values reported to the grader as
+    ``check``'s evidence, then the one confirmation line ("<name> <agrees>.")."""
+    __tracebackhide__ = True
+    compare(name, fn, reference_fn, inputs, candidates, hidden, nonfinite_hint,
+            evidence=(check, seed))
+    passed(f"{name} {agrees}" + (" on the hidden cases." if hidden else "."))
+
+
 @contextlib.contextmanager
 def hidden_wording(hidden: bool, what: str):
     """In hidden checks, replace messages that would reveal the hidden sizes."""

@@ -92,11 +92,10 @@ def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None
     """D loss = E BCE(1, l_real) + E BCE(0, l_fake), on logits."""
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed, hidden, nonce)
-    _h.compare("discriminator_loss", fn, _reference_for("check_discriminator_loss"),
-               _cases("check_discriminator_loss", seed, hidden), _d_loss_mistakes(), hidden,
-               nonfinite_hint=_STABLE, evidence=("check_discriminator_loss", seed))
-    _h.passed("discriminator_loss agrees with the reference"
-              + (" on the hidden cases." if hidden else "."))
+    check = "check_discriminator_loss"
+    _h.value_check(check, "discriminator_loss", fn, _reference_for(check),
+                   _cases(check, seed, hidden), _d_loss_mistakes(), hidden, seed,
+                   nonfinite_hint=_STABLE)
 
 
 def check_minimax_generator_loss(fn, hidden: bool = False, seed: int = 2000, nonce=None):
@@ -114,11 +113,9 @@ def check_minimax_generator_loss(fn, hidden: bool = False, seed: int = 2000, non
         ("sigmoid applied to logits before a logits formula (sigmoid twice).",
          lambda f: -mean(_softplus(tf.sigmoid(f)))),
     ]
-    _h.compare("generator_loss", fn, _reference_for("check_minimax_generator_loss"), cases,
-               mistakes, hidden, nonfinite_hint=_STABLE,
-               evidence=("check_minimax_generator_loss", seed))
-    _h.passed("generator_loss agrees with the reference" + (" on the hidden cases." if hidden
-                                                         else "."))
+    check = "check_minimax_generator_loss"
+    _h.value_check(check, "generator_loss", fn, _reference_for(check), cases, mistakes, hidden,
+                   seed, nonfinite_hint=_STABLE)
 
 
 # --- models ------------------------------------------------------------------------------

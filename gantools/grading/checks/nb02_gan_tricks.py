@@ -287,11 +287,9 @@ def check_smoothed_discriminator_loss(fn, hidden: bool = False, seed: int = 0, n
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed, hidden, nonce)
     check = "check_smoothed_discriminator_loss"
-    _h.compare("discriminator_loss_smoothed", fn, _reference_for(check),
-               _cases(check, seed, hidden), _smoothing_mistakes(), hidden,
-               nonfinite_hint=_STABLE, evidence=(check, seed))
-    _h.passed("discriminator_loss_smoothed agrees with the reference"
-              + (" on the hidden cases." if hidden else "."))
+    _h.value_check(check, "discriminator_loss_smoothed", fn, _reference_for(check),
+                   _cases(check, seed, hidden), _smoothing_mistakes(), hidden, seed,
+                   nonfinite_hint=_STABLE)
 
 
 def check_feature_matching_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
@@ -299,11 +297,8 @@ def check_feature_matching_loss(fn, hidden: bool = False, seed: int = 0, nonce=N
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed + 300, hidden, nonce)
     check = "check_feature_matching_loss"
-    _h.compare("feature_matching_loss", fn, _reference_for(check),
-               _cases(check, seed, hidden), _feature_mistakes(), hidden,
-               evidence=(check, seed))
-    _h.passed("feature_matching_loss agrees with the reference"
-              + (" on the hidden cases." if hidden else "."))
+    _h.value_check(check, "feature_matching_loss", fn, _reference_for(check),
+                   _cases(check, seed, hidden), _feature_mistakes(), hidden, seed)
 
 
 def check_minibatch_discrimination(cls, hidden: bool = False, seed: int = 0, nonce=None):

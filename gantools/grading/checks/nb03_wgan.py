@@ -105,10 +105,8 @@ def check_critic_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed, hidden, nonce)
     check = "check_critic_loss"
-    _h.compare("critic_loss", fn, _loss_reference(check), _loss_cases(check, seed, hidden),
-               _critic_loss_mistakes(), hidden, evidence=(check, seed))
-    _h.passed("critic_loss agrees with the reference" + (" on the hidden cases." if hidden
-                                                        else "."))
+    _h.value_check(check, "critic_loss", fn, _loss_reference(check),
+                   _loss_cases(check, seed, hidden), _critic_loss_mistakes(), hidden, seed)
 
 
 def check_generator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
@@ -116,10 +114,8 @@ def check_generator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed + 100, hidden, nonce)
     check = "check_generator_loss"
-    _h.compare("generator_loss", fn, _loss_reference(check), _loss_cases(check, seed, hidden),
-               _generator_loss_mistakes(), hidden, evidence=(check, seed))
-    _h.passed("generator_loss agrees with the reference" + (" on the hidden cases." if hidden
-                                                           else "."))
+    _h.value_check(check, "generator_loss", fn, _loss_reference(check),
+                   _loss_cases(check, seed, hidden), _generator_loss_mistakes(), hidden, seed)
 
 
 # --- exercise 2: weight clipping ------------------------------------------------------------------

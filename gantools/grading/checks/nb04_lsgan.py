@@ -137,11 +137,9 @@ def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed, hidden, nonce)
     check = "check_discriminator_loss"
-    _h.compare("ls_discriminator_loss", fn, _loss_reference(check),
-               _loss_cases(check, seed, hidden), _discriminator_mistakes(), hidden,
-               evidence=(check, seed))
-    _h.passed("ls_discriminator_loss agrees with the reference for every (a, b)"
-              + (" on the hidden cases." if hidden else "."))
+    _h.value_check(check, "ls_discriminator_loss", fn, _loss_reference(check),
+                   _loss_cases(check, seed, hidden), _discriminator_mistakes(), hidden, seed,
+                   agrees="agrees with the reference for every (a, b)")
 
 
 def check_generator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
@@ -149,11 +147,9 @@ def check_generator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed + 100, hidden, nonce)
     check = "check_generator_loss"
-    _h.compare("ls_generator_loss", fn, _loss_reference(check),
-               _loss_cases(check, seed, hidden), _generator_mistakes(), hidden,
-               evidence=(check, seed))
-    _h.passed("ls_generator_loss agrees with the reference for every c"
-              + (" on the hidden cases." if hidden else "."))
+    _h.value_check(check, "ls_generator_loss", fn, _loss_reference(check),
+                   _loss_cases(check, seed, hidden), _generator_mistakes(), hidden, seed,
+                   agrees="agrees with the reference for every c")
 
 
 # --- exercise 2: the pull of a loss on each sample -----------------------------------------------
