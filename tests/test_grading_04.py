@@ -149,6 +149,23 @@ def pull_unwatched(generator_loss, discriminator, fakes):
     return tape.gradient(loss, fakes)
 
 
+def pull_divided(generator_loss, discriminator, fakes):  # / N instead of × N
+    g = pull_with(-1.0, n=False)(generator_loss, discriminator, fakes)
+    return g / tf.cast(tf.shape(fakes)[0], tf.float32)
+
+
+def d_loss_numpy(real, fake, a, b):  # right value, no gradient
+    return 0.5 * np.mean((np.asarray(real) - b) ** 2) + 0.5 * np.mean((np.asarray(fake) - a) ** 2)
+
+
+def d_loss_one_mean_of_sums(real, fake, a, b):  # breaks on unequal batch sizes
+    return tf.reduce_mean(0.5 * (flat(real) - b) ** 2 + 0.5 * (flat(fake) - a) ** 2)
+
+
+def g_loss_numpy(fake, c):
+    return 0.5 * np.mean((np.asarray(fake) - c) ** 2)
+
+
 def pull_summed(generator_loss, discriminator, fakes):  # one row for the whole batch
     return tf.reduce_sum(pull_with(-1.0)(generator_loss, discriminator, fakes), axis=0)
 
@@ -185,6 +202,12 @@ MISTAKES = [
     ("check_pull", pull_with(1.0, n=False), "sign is flipped and the values are N times"),
     ("check_pull", pull_unwatched, "watch"),
     ("check_pull", pull_summed, "one gradient per sample"),
+    ("check_pull", pull_divided, "N² times too small"),
+    ("check_pull", pull_with(-1.0, training=True), "training=True"),
+    ("check_discriminator_loss", d_loss_numpy, "no gradient flows"),
+    ("check_discriminator_loss", d_loss_one_mean_of_sums, "different sizes"),
+    ("check_generator_loss", g_loss_numpy, "no gradient flows"),
+    ("check_generator_loss", lambda f, c: -g_loss_a(f, c), "sign is flipped"),
 ]
 
 

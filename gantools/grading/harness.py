@@ -336,12 +336,15 @@ def compare(name, fn, reference_fn, inputs, candidates, hidden, nonfinite_hint="
 
 
 def value_check(check, name, fn, reference_fn, inputs, candidates, hidden, seed,
-                agrees="agrees with the reference", nonfinite_hint=""):
+                agrees="agrees with the reference", nonfinite_hint="", then=None):
     """A whole value check: :func:`compare` with the values reported to the grader as
-    ``check``'s evidence, then the one confirmation line ("<name> <agrees>.")."""
+    ``check``'s evidence, ``then()`` (further rules, once the values agree), then the one
+    confirmation line ("<name> <agrees>.")."""
     __tracebackhide__ = True
     compare(name, fn, reference_fn, inputs, candidates, hidden, nonfinite_hint,
             evidence=(check, seed))
+    if then is not None:
+        then()
     passed(f"{name} {agrees}" + (" on the hidden cases." if hidden else "."))
 
 

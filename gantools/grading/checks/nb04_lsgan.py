@@ -115,6 +115,8 @@ def _generator_mistakes():
     return [
         ("the ½ factor is missing (this notebook writes ½ E (D(G(z)) - c)²).",
          lambda f, c: mean(sq(_f(f) - c))),
+        ("the sign is flipped: G minimizes ½ E (D(G(z)) - c)², a non-negative number.",
+         lambda f, c: -0.5 * mean(sq(_f(f) - c))),
         ("a sigmoid is applied to the scores: use D's raw outputs.",
          lambda f, c: 0.5 * mean(sq(tf.sigmoid(_f(f)) - c))),
         ("a sigmoid is applied to the scores, and the ½ factor is missing.",
@@ -132,14 +134,46 @@ def _generator_mistakes():
     ]
 
 
+def _differentiable(name, fn, args):
+    """The loss must be a TensorFlow computation: the trainer differentiates it."""
+    __tracebackhide__ = True
+
+    def rule():
+        scores = [tf.constant(a) for a in args if isinstance(a, np.ndarray)]
+        rest = [a for a in args if not isinstance(a, np.ndarray)]
+        with _h.student_code(name), tf.GradientTape() as tape:
+            for s in scores:
+                tape.watch(s)
+            loss = fn(*scores, *rest)
+        grads = tape.gradient(loss, scores) if isinstance(loss, tf.Tensor | tf.Variable) \
+            else [None]
+        if any(g is None for g in grads):
+            raise _h.GradingError(
+                f"{name} returns the right value, but no gradient flows through it: use "
+                "TensorFlow operations (tf.reduce_mean, tf.square) on the scores, not NumPy "
+                "or Python numbers. The trainer differentiates this loss.")
+    return rule
+
+
+_UNEQUAL = (" Hint: the real and generated batches can have different sizes; take the mean "
+            "of each batch separately, then add the two terms.")
+
+
 def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """D loss = ½ E (D(x) - b)² + ½ E (D(G(z)) - a)², means over each batch, raw scores."""
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed, hidden, nonce)
     check = "check_discriminator_loss"
-    _h.value_check(check, "ls_discriminator_loss", fn, _loss_reference(check),
-                   _loss_cases(check, seed, hidden), _discriminator_mistakes(), hidden, seed,
-                   agrees="agrees with the reference for every (a, b)")
+    cases = _loss_cases(check, seed, hidden)
+    try:
+        _h.value_check(check, "ls_discriminator_loss", fn, _loss_reference(check), cases,
+                       _discriminator_mistakes(), hidden, seed,
+                       agrees="agrees with the reference for every (a, b)",
+                       then=_differentiable("ls_discriminator_loss", fn, cases[0][1]))
+    except _h.GradingError as error:
+        if "Incompatible shapes" not in str(error):
+            raise
+        raise _h.GradingError(str(error) + _UNEQUAL) from None
 
 
 def check_generator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
@@ -147,9 +181,11 @@ def check_generator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed + 100, hidden, nonce)
     check = "check_generator_loss"
-    _h.value_check(check, "ls_generator_loss", fn, _loss_reference(check),
-                   _loss_cases(check, seed, hidden), _generator_mistakes(), hidden, seed,
-                   agrees="agrees with the reference for every c")
+    cases = _loss_cases(check, seed, hidden)
+    _h.value_check(check, "ls_generator_loss", fn, _loss_reference(check), cases,
+                   _generator_mistakes(), hidden, seed,
+                   agrees="agrees with the reference for every c",
+                   then=_differentiable("ls_generator_loss", fn, cases[0][1]))
 
 
 # --- exercise 2: the pull of a loss on each sample -----------------------------------------------
@@ -209,6 +245,9 @@ def _pull_hint(got, want, n):
     if np.allclose(got, -want / n, rtol=1e-3, atol=1e-7):
         return (" Hint: the sign is flipped and the values are N times too small: return "
                 "-N ∇ L_G (N, the batch size).")
+    if np.allclose(got, want / n**2, rtol=1e-3, atol=1e-9):
+        return (" Hint: the values are N² times too small: multiply the gradient by N, the "
+                "batch size, instead of dividing by it.")
     return ""
 
 
@@ -227,10 +266,18 @@ def _as_array(got, shape, what):
 
 def _pull_of(fn, loss_fn, d, x, what):
     __tracebackhide__ = True
-    with _h.lent(loss_fn) as (lent_loss,), _h.student_code(what):
-        got = fn(lent_loss, d, tf.constant(x))
-        if isinstance(got, tf.Tensor | tf.Variable):
-            got = got.numpy()
+    try:
+        with _h.lent(loss_fn) as (lent_loss,), _h.student_code(what):
+            got = fn(lent_loss, d, tf.constant(x))
+            if isinstance(got, tf.Tensor | tf.Variable):
+                got = got.numpy()
+    except _h.GradingError as error:
+        if "None" not in str(error):
+            raise
+        raise _h.GradingError(
+            f"{error} Hint: tape.gradient gave None. `fakes` is a constant tensor, which a "
+            "tape records only when told: call tape.watch(fakes) inside the `with` block, "
+            "before calling the discriminator.") from None
     return _as_array(got, x.shape, what)
 
 
@@ -268,7 +315,11 @@ def check_pull(fn, hidden: bool = False, seed: int = 0, nonce=None):
         values += [float(v) for v in got.reshape(-1)]
     # a non-linear D: gradients are no longer multiples of one vector
     rng = np.random.default_rng(seed + 7)
-    d = _h.mlp((2, 16, 1), seed % 2**20, "mlp_D")
+    # with a layer that adds noise in training: the pull is measured as when evaluating
+    import keras
+
+    d = keras.Sequential([keras.Input((2,)), keras.layers.GaussianNoise(1.0),
+                          _h.mlp((2, 16, 1), seed % 2**20, "mlp_D")], name="noisy_mlp_D")
     x = rng.normal(0, 1.5, (10 if not hidden else 17, 2)).astype(np.float32)
     for name in ("least squares, c = 1", "non-saturating"):
         want = _mlp_reference(_loss_fn(name), d, x)
@@ -278,7 +329,9 @@ def check_pull(fn, hidden: bool = False, seed: int = 0, nonce=None):
                 f"{what} disagrees with the reference for a small MLP discriminator "
                 f"({name} loss)" + ("." if hidden else f": expected {np.round(want[0], 5)} "
                                     f"for sample 0, got {np.round(got[0], 5)}.")
-                + _pull_hint(got, want, len(x)))
+                + (_pull_hint(got, want, len(x)) or
+                   " Hint: is the discriminator called with training=True? This one adds "
+                   "noise in training; call it with training=False."))
     _h.report_values("check_pull", hidden, seed, values)
     _h.passed(f"{what} returns -N ∇ L_G for every sample" + (" on the hidden cases." if hidden
                                                              else "."))
