@@ -14,6 +14,7 @@ not written into ``kernel.json``, where Jupyter would let it override the user's
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -60,8 +61,10 @@ def install(user: bool = False, prefix: str | None = None) -> str:
                                                        prefix=None if user else prefix)
 
 
+@functools.cache
 def ensure_installed() -> None:
-    """Install the kernel spec unless one that starts this Python is installed already."""
+    """Install the kernel spec unless one that starts this Python is installed already
+    (looked up once per process)."""
     spec = installed_spec()
     if spec is None or spec.argv != kernel_argv():
         try:
@@ -87,9 +90,7 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv[1:])
         print(f"installed the {KERNEL_NAME!r} kernel in {install(args.user, args.prefix)}")
         return 0
-    from gantools import runtime
-
-    runtime.configure()  # gantools' import did it already; kept explicit
+    # importing this module imported gantools, which applied the course's environment
     from ipykernel import kernelapp
 
     sys.argv = [sys.argv[0], *argv]

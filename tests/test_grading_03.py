@@ -346,6 +346,8 @@ def one_eps(real):
 
 
 MISTAKES = [
+    ("check_critic_loss",  # one mean over paired differences: breaks on unequal batches
+     lambda r, f: tf.reduce_mean(tf.reshape(f, [-1]) - tf.reshape(r, [-1])), "different sizes"),
     ("check_critic_loss", lambda r, f: tf.reduce_mean(r) - tf.reduce_mean(f), "sign is flipped"),
     ("check_critic_loss", lambda r, f: tf.reduce_mean(tf.sigmoid(f)) - tf.reduce_mean(
         tf.sigmoid(r)), "sigmoid"),

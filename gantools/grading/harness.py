@@ -335,17 +335,49 @@ def compare(name, fn, reference_fn, inputs, candidates, hidden, nonfinite_hint="
         report_values(evidence[0], hidden, evidence[1], values)
 
 
+UNEQUAL_BATCHES = (" Hint: the real and generated batches can have different sizes; take "
+                   "the mean of each batch separately, then combine the two.")
+
+
 def value_check(check, name, fn, reference_fn, inputs, candidates, hidden, seed,
-                agrees="agrees with the reference", nonfinite_hint="", then=None):
+                agrees="agrees with the reference", nonfinite_hint="", shape_hint="",
+                then=None):
     """A whole value check: :func:`compare` with the values reported to the grader as
     ``check``'s evidence, ``then()`` (further rules, once the values agree), then the one
-    confirmation line ("<name> <agrees>.")."""
+    confirmation line ("<name> <agrees>."). ``shape_hint`` is added when the student's code
+    fails on tensors of incompatible shapes (e.g. :data:`UNEQUAL_BATCHES`)."""
     __tracebackhide__ = True
-    compare(name, fn, reference_fn, inputs, candidates, hidden, nonfinite_hint,
-            evidence=(check, seed))
+    try:
+        compare(name, fn, reference_fn, inputs, candidates, hidden, nonfinite_hint,
+                evidence=(check, seed))
+    except GradingError as error:
+        if not shape_hint or "Incompatible shapes" not in str(error):
+            raise
+        raise GradingError(f"{error}{shape_hint}") from None
     if then is not None:
         then()
     passed(f"{name} {agrees}" + (" on the hidden cases." if hidden else "."))
+
+
+def differentiable(name, fn, args):
+    """A further rule for :func:`value_check`: ``fn(*args)`` must be a TensorFlow computation
+    that gradients flow through to its array arguments (a trainer differentiates it)."""
+    def rule():
+        __tracebackhide__ = True
+        arrays = [tf.constant(a) for a in args if isinstance(a, np.ndarray)]
+        rest = [a for a in args if not isinstance(a, np.ndarray)]
+        with student_code(name), tf.GradientTape() as tape:
+            for a in arrays:
+                tape.watch(a)
+            out = fn(*arrays, *rest)
+        grads = tape.gradient(out, arrays) if isinstance(out, tf.Tensor | tf.Variable) \
+            else [None]
+        if any(g is None for g in grads):
+            raise GradingError(
+                f"{name} returns the right value, but no gradient flows through it: use "
+                "TensorFlow operations (tf.reduce_mean, tf.square) on the scores, not NumPy "
+                "or Python numbers. The trainer differentiates this loss.")
+    return rule
 
 
 @contextlib.contextmanager

@@ -106,7 +106,8 @@ def check_critic_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     seed = _h.hidden_seed(seed, hidden, nonce)
     check = "check_critic_loss"
     _h.value_check(check, "critic_loss", fn, _loss_reference(check),
-                   _loss_cases(check, seed, hidden), _critic_loss_mistakes(), hidden, seed)
+                   _loss_cases(check, seed, hidden), _critic_loss_mistakes(), hidden, seed,
+                   shape_hint=_h.UNEQUAL_BATCHES)
 
 
 def check_generator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):

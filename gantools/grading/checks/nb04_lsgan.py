@@ -134,46 +134,17 @@ def _generator_mistakes():
     ]
 
 
-def _differentiable(name, fn, args):
-    """The loss must be a TensorFlow computation: the trainer differentiates it."""
-    __tracebackhide__ = True
-
-    def rule():
-        scores = [tf.constant(a) for a in args if isinstance(a, np.ndarray)]
-        rest = [a for a in args if not isinstance(a, np.ndarray)]
-        with _h.student_code(name), tf.GradientTape() as tape:
-            for s in scores:
-                tape.watch(s)
-            loss = fn(*scores, *rest)
-        grads = tape.gradient(loss, scores) if isinstance(loss, tf.Tensor | tf.Variable) \
-            else [None]
-        if any(g is None for g in grads):
-            raise _h.GradingError(
-                f"{name} returns the right value, but no gradient flows through it: use "
-                "TensorFlow operations (tf.reduce_mean, tf.square) on the scores, not NumPy "
-                "or Python numbers. The trainer differentiates this loss.")
-    return rule
-
-
-_UNEQUAL = (" Hint: the real and generated batches can have different sizes; take the mean "
-            "of each batch separately, then add the two terms.")
-
-
 def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """D loss = ½ E (D(x) - b)² + ½ E (D(G(z)) - a)², means over each batch, raw scores."""
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed, hidden, nonce)
     check = "check_discriminator_loss"
     cases = _loss_cases(check, seed, hidden)
-    try:
-        _h.value_check(check, "ls_discriminator_loss", fn, _loss_reference(check), cases,
-                       _discriminator_mistakes(), hidden, seed,
-                       agrees="agrees with the reference for every (a, b)",
-                       then=_differentiable("ls_discriminator_loss", fn, cases[0][1]))
-    except _h.GradingError as error:
-        if "Incompatible shapes" not in str(error):
-            raise
-        raise _h.GradingError(str(error) + _UNEQUAL) from None
+    _h.value_check(check, "ls_discriminator_loss", fn, _loss_reference(check), cases,
+                   _discriminator_mistakes(), hidden, seed,
+                   agrees="agrees with the reference for every (a, b)",
+                   shape_hint=_h.UNEQUAL_BATCHES,
+                   then=_h.differentiable("ls_discriminator_loss", fn, cases[0][1]))
 
 
 def check_generator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
@@ -185,7 +156,7 @@ def check_generator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     _h.value_check(check, "ls_generator_loss", fn, _loss_reference(check), cases,
                    _generator_mistakes(), hidden, seed,
                    agrees="agrees with the reference for every c",
-                   then=_differentiable("ls_generator_loss", fn, cases[0][1]))
+                   then=_h.differentiable("ls_generator_loss", fn, cases[0][1]))
 
 
 # --- exercise 2: the pull of a loss on each sample -----------------------------------------------
@@ -217,21 +188,25 @@ def _pull_cases(seed, hidden):
     return cases
 
 
+def _target(name):
+    """c of a case's least-squares loss ("least squares, c = 1"), None for non-saturating."""
+    return None if name == "non-saturating" else float(name.rsplit("= ", 1)[1])
+
+
 def _loss_fn(name):
     losses = _losses()
-    if name == "non-saturating":
+    if _target(name) is None:
         return losses.non_saturating_generator_loss
-    c = float(name.rsplit("= ", 1)[1])
-    return lambda scores: losses.least_squares_generator_loss(scores, c)
+    return lambda scores: losses.least_squares_generator_loss(scores, _target(name))
 
 
 def _pull_closed_form(name, w, w0, x):
     """-N ∇ₓ L_G for f(x) = w·x + w₀: per sample a multiple of w (float64)."""
     s = x.astype(np.float64) @ w.astype(np.float64) + w0
-    if name == "non-saturating":  # L = mean softplus(-s): -dL/ds·N = σ(-s)
+    if _target(name) is None:  # L = mean softplus(-s): -dL/ds·N = σ(-s)
         factor = 1.0 / (1.0 + np.exp(s))
     else:  # L = ½ mean (s - c)²: -dL/ds·N = -(s - c)
-        factor = -(s - float(name.rsplit("= ", 1)[1]))
+        factor = -(s - _target(name))
     return factor[:, None] * w.astype(np.float64)[None, :]
 
 
