@@ -59,31 +59,6 @@ def answers(nb) -> dict:
 # --- the source notebooks -----------------------------------------------------------------
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_source_notebook_runs_top_to_bottom_and_every_test_passes(assignment, tmp_path):
-    out = tmp_path / "executed.ipynb"
-    seconds = pipeline.execute(source_path(assignment), out, short=True)
-    nb = nbformat.read(out, as_version=4)
-    assert points(nb), "an assignment needs graded test cells"
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        for output in cell.outputs:
-            assert output.output_type != "error", (nb_grader(cell), output.get("evalue"))
-            if nb_grader(cell).get("grade"):
-                assert not (output.output_type == "stream" and output.name == "stderr"), \
-                    f"stderr in test cell {nb_grader(cell)}: {output.text[:300]}"
-                assert output.output_type != "execute_result", "a value reads as partial credit"
-    setup = next(c for c in nb.cells if c.cell_type == "code")
-    noise = [o.text for o in setup.outputs if o.output_type == "stream" and o.name == "stderr"]
-    assert not noise, f"the setup cell prints start-up noise: {noise}"
-    print(f"\n{assignment} source notebook, short mode: {seconds:.0f} s")
-    first = nb.cells[0].source
-    for heading in ("What you will learn", "Prerequisites", "Run time"):
-        assert heading in first
-    assert "Summary" in nb.cells[-1].source and "Further exercises" in nb.cells[-1].source
-
-
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_source_is_clean_ids_unique_and_every_code_cell_answer_or_locked(assignment):
     nb = nbformat.read(source_path(assignment), as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
@@ -92,6 +67,10 @@ def test_source_is_clean_ids_unique_and_every_code_cell_answer_or_locked(assignm
     loose = pipeline.unlocked_code_cells(source_path(assignment))
     assert not loose, ("code cells that are neither answers nor locked would run unchecked "
                        f"at autograde; lock them: {loose}")
+    first = nb.cells[0].source
+    for heading in ("What you will learn", "Prerequisites", "Run time"):
+        assert heading in first
+    assert "Summary" in nb.cells[-1].source and "Further exercises" in nb.cells[-1].source
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -214,6 +193,26 @@ def test_perfect_gets_full_marks_and_blank_zero_unflagged(graded_class, assignme
         scores = pipeline.grades(graded_class["course"], assignment, student)[assignment]
         assert scores["score"] == (scores["max_score"] if full else 0), (student, scores)
         assert not report(graded_class, assignment, student)["flagged"]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_perfect_submission_runs_top_to_bottom_cleanly(graded_class, assignment):
+    """The reference answers in short mode, as autograde ran them (every cell of the source,
+    hidden tests included): no cell fails, test cells print neither to stderr nor a value,
+    and the setup cell prints no start-up noise."""
+    nb = nbformat.reads(notebook_text(graded_class, assignment, "perfect"), as_version=4)
+    assert points(nb), "an assignment needs graded test cells"
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count for cell in code), "every code cell ran"
+    for cell in code:
+        for output in cell.outputs:
+            assert output.output_type != "error", (nb_grader(cell), output.get("evalue"))
+            if nb_grader(cell).get("grade"):
+                assert not (output.output_type == "stream" and output.name == "stderr"), \
+                    f"stderr in test cell {nb_grader(cell)}: {output.text[:300]}"
+                assert output.output_type != "execute_result", "a value reads as partial credit"
+    noise = [o.text for o in code[0].outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not noise, f"the setup cell prints start-up noise: {noise}"
 
 
 @pytest.mark.parametrize("student", list(corpus()))

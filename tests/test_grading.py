@@ -256,6 +256,30 @@ def test_tripwire_traps_closures_and_catching_the_error_does_not_help():
     fails(load().check_discriminator_loss, swallows, match="gantools reference")
 
 
+def test_tripwire_allows_only_the_named_file_and_qualname_prefix():
+    """An exercise may build with gantools' SpectralNorm; everything else still trips, and
+    the permission is read from where code was compiled, not from names a notebook binds."""
+    import keras
+
+    from gantools.grading import harness
+    from gantools.models import SpectralNorm
+
+    allow = (("models/layers.py", "SpectralNorm."),)
+    x = tf.ones((2, 3))
+    with harness.student_code("build", allow):
+        layer = SpectralNorm(keras.layers.Dense(2), normalize=lambda k, u: (k / 2.0, u))
+        layer(x, training=True)
+    with pytest.raises(AssertionError, match="calls the gantools reference spectral_normalize"):
+        with harness.student_code("build", allow):
+            SpectralNorm(keras.layers.Dense(2))(x)  # the default path runs gantools' own
+    with pytest.raises(AssertionError, match="calls the gantools reference discriminator_loss"):
+        with harness.student_code("build", allow):
+            gl.discriminator_loss(x, x)
+    with pytest.raises(AssertionError, match="calls the gantools reference"):
+        with harness.student_code("build", (("losses/adversarial.py", "SpectralNorm."),)):
+            SpectralNorm(keras.layers.Dense(2))
+
+
 def test_every_gantools_module_is_guarded_except_the_grading_code():
     import importlib
     import inspect

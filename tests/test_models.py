@@ -298,3 +298,50 @@ def test_spectral_model_serializes(tmp_path):
     d.save(path)
     again = keras.models.load_model(path)
     np.testing.assert_allclose(again(x).numpy(), d(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_spectral_norm_never_changes_the_stored_kernel_and_its_gradient_is_orthogonal(rng):
+    """W/σ(W) with σ = vᵀKu (u, v constant) is invariant to the kernel's scale, so
+    ⟨∂L/∂K, K⟩ = 0 (Euler's identity); Keras's in-place layer has neither property."""
+    layer = SpectralNorm(keras.layers.Conv2D(6, 3, padding="same"))
+    x = tf.constant(rng.standard_normal((2, 5, 5, 4)), tf.float32)
+    layer(x, training=True)
+    before = layer.layer.kernel.numpy().copy()
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x, training=True) * tf.constant(
+            rng.standard_normal((2, 5, 5, 6)), tf.float32))
+    grad = tape.gradient(loss, layer.layer.kernel).numpy()
+    np.testing.assert_array_equal(layer.layer.kernel.numpy(), before)
+    # float32: the inner product cancels to ~1e-7 of |g||K|
+    assert abs(np.sum(grad * before)) < 1e-5 * np.linalg.norm(grad) * np.linalg.norm(before)
+
+
+def test_spectral_norm_training_and_inference_agree_on_one_state(rng):
+    layer = SpectralNorm(keras.layers.Dense(5))
+    x = tf.constant(rng.standard_normal((3, 4)), tf.float32)
+    layer(x)
+    inference = layer(x, training=False).numpy()
+    np.testing.assert_allclose(layer(x, training=True).numpy(), inference, rtol=1e-6)
+
+
+def test_spectral_norm_runs_a_given_normalize_function(rng):
+    """``normalize=`` replaces the computation, in training and inference, inside
+    tf.function too; the u it returns is stored only in training."""
+    calls = []
+
+    def halve(kernel, u):
+        calls.append(1)
+        return kernel / 2.0, u + 1.0
+
+    layer = SpectralNorm(keras.layers.Dense(3, use_bias=False), normalize=halve)
+    x = tf.constant(rng.standard_normal((2, 4)), tf.float32)
+    out = layer(x, training=False)
+    u0 = layer.u.numpy().copy()
+    np.testing.assert_allclose(out.numpy(), x.numpy() @ layer.layer.kernel.numpy() / 2,
+                               rtol=1e-6)
+    np.testing.assert_array_equal(layer.u.numpy(), u0)
+    tf.function(lambda x: layer(x, training=True))(x)
+    np.testing.assert_allclose(layer.u.numpy(), u0 + 1.0, rtol=1e-6)
+    assert calls
+    with pytest.raises(ValueError, match="normalize must be a function"):
+        SpectralNorm(keras.layers.Dense(3), normalize="paper")

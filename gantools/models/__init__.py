@@ -15,11 +15,12 @@ from .layers import (
     MinibatchStdDev,
     OneHot,
     SpectralNorm,
+    spectral_normalize,
 )
 from .mlp import mlp_discriminator, mlp_generator
 
 __all__ = [
     "LabelPlanes", "MinibatchDiscrimination", "MinibatchStdDev", "OneHot", "SpectralNorm",
     "check_compatible", "dcgan_discriminator", "dcgan_generator", "mlp_discriminator",
-    "mlp_generator",
+    "mlp_generator", "spectral_normalize",
 ]

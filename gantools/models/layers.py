@@ -21,27 +21,55 @@ def _l2_normalize(x, eps=1e-12):
     return x / tf.sqrt(tf.reduce_sum(tf.square(x)) + eps)
 
 
+def spectral_normalize(kernel, u, iterations: int = 1):
+    """W / σ(W) as in Algorithm 1 of Miyato et al. (2018); returns (W_SN, new u, σ).
+
+    ``kernel`` is viewed as the matrix K = reshape(kernel, (-1, out)), one column per
+    output unit; the paper's W (out × in) is Kᵀ, and u (``out`` entries) lives in the
+    output space. Each iteration
+
+        v ← Wᵀ u / ‖Wᵀ u‖ = K u / ‖K u‖,   u ← W v / ‖W v‖ = Kᵀ v / ‖Kᵀ v‖,
+
+    then σ = uᵀ W v = vᵀ K u with u and v held constant (``stop_gradient``): σ is
+    differentiated as the linear function vᵀ K u, so ∂σ/∂K = v uᵀ enters the gradient,
+    and W_SN = kernel / σ is invariant to the scale of the kernel.
+    """
+    k = tf.reshape(kernel, (-1, tf.shape(kernel)[-1]))
+    u = tf.convert_to_tensor(u, k.dtype)
+    for _ in range(iterations):
+        v = _l2_normalize(tf.linalg.matvec(k, u))
+        u = _l2_normalize(tf.linalg.matvec(k, v, transpose_a=True))
+    u, v = tf.stop_gradient(u), tf.stop_gradient(v)
+    sigma = tf.tensordot(v, tf.linalg.matvec(k, u), axes=1)
+    return kernel / sigma, u, sigma
+
+
 @keras.saving.register_keras_serializable(package="gantools")
 class SpectralNorm(keras.layers.Wrapper):
     """Divide the kernel of a ``Dense``, ``Conv2D`` or ``Conv2DTranspose`` by σ(W).
 
-    The kernel is viewed as a matrix W with one column per output unit (per input
-    channel for ``Conv2DTranspose``, whose kernel is (kh, kw, out, in)). One power
-    iteration per training call refines the stored vector u:
+    The layer computes its usual operation with W_SN = W / σ(W), where σ comes from
+    :func:`spectral_normalize`: power iterations from the stored vector u, then
+    σ = vᵀ K u with u, v held constant and σ differentiated, exactly as in the paper and
+    PyTorch. Unlike ``keras.layers.SpectralNormalization``, which overwrites the kernel in
+    place so that no gradient flows through σ, the stored kernel never changes here; only
+    the optimizer changes it. The kernel is viewed as a matrix with one column per output
+    unit (per input channel for ``Conv2DTranspose``, whose kernel is (kh, kw, out, in)).
 
-        v ← W u / ‖W u‖,   u ← Wᵀ v / ‖Wᵀ v‖,   σ(W) ≈ vᵀ W u
-
-    and the layer computes its usual operation with W_SN = W / σ(W). u and v are
-    constants for the gradient (stop_gradient); σ(W) is differentiated, so
-    ∂σ/∂W = v uᵀ enters the kernel's gradient. At inference (``training=False``) u
-    is used but not updated.
+    In training the refined u is stored for the next call; at inference
+    (``training=False``) the same iterations run but u is not updated, so both modes
+    compute the same output from the same state.
 
     Args:
         layer: the layer to wrap (unbuilt or built).
-        power_iterations: power iterations per training call (1 is the paper's choice).
+        power_iterations: power iterations per call (1 is the paper's choice).
+        normalize: your own ``normalize(kernel, u) -> (kernel / σ, new u)`` to use instead
+            of :func:`spectral_normalize` (notebook 05 plugs its exercise in here; it runs
+            one iteration, whatever ``power_iterations`` says). It is not saved with the
+            model: a reloaded model uses :func:`spectral_normalize`.
     """
 
-    def __init__(self, layer, power_iterations: int = 1, **kwargs):
+    def __init__(self, layer, power_iterations: int = 1, normalize=None, **kwargs):
         super().__init__(layer, **kwargs)
         if not isinstance(layer, keras.layers.Dense | keras.layers.Conv2D
                           | keras.layers.Conv2DTranspose):
@@ -51,7 +79,11 @@ class SpectralNorm(keras.layers.Wrapper):
             )
         if power_iterations < 1:
             raise ValueError(f"power_iterations must be >= 1, got {power_iterations}.")
+        if normalize is not None and not callable(normalize):
+            raise ValueError("normalize must be a function normalize(kernel, u) -> "
+                             f"(normalized kernel, new u), got {normalize!r}.")
         self.power_iterations = int(power_iterations)
+        self.normalize = normalize
 
     def build(self, input_shape):
         if not self.layer.built:
@@ -70,25 +102,31 @@ class SpectralNorm(keras.layers.Wrapper):
         """The kernel as a matrix (rows, columns)."""
         return tf.reshape(self.layer.kernel, (-1, self._cols))
 
-    def sigma(self, training=False):
-        """σ(W) from the stored u (and, in training, after updating u)."""
-        w = self.matrix()
+    def _normalized(self, training):
+        kernel = tf.convert_to_tensor(self.layer.kernel)
         u = tf.convert_to_tensor(self.u)
-        for _ in range(self.power_iterations if training else 0):
-            v = _l2_normalize(tf.linalg.matvec(w, u))
-            u = _l2_normalize(tf.linalg.matvec(w, v, transpose_a=True))
-        u = tf.stop_gradient(u)
-        v = tf.stop_gradient(_l2_normalize(tf.linalg.matvec(w, u)))
+        if self.normalize is not None:
+            w, u = self.normalize(kernel, u)
+            sigma = None
+        else:
+            w, u, sigma = spectral_normalize(kernel, u, self.power_iterations)
+        if training:
+            self.u.assign(tf.reshape(u, (self._cols,)))
+        return w, sigma
+
+    def sigma(self, training=False):
+        """σ(W) estimated from the stored u (which is updated when ``training``)."""
+        _, u, sigma = spectral_normalize(self.layer.kernel, self.u, self.power_iterations)
         if training:
             self.u.assign(u)
-        return tf.tensordot(v, tf.linalg.matvec(w, u), axes=1)
+        return sigma
 
     def normalized_kernel(self, training=False):
-        return self.layer.kernel / self.sigma(training)
+        return self._normalized(training)[0]
 
     def call(self, inputs, training=False):
         inner = self.layer
-        w = self.normalized_kernel(training=bool(training) if training is not None else False)
+        w, _ = self._normalized(bool(training) if training is not None else False)
         if isinstance(inner, keras.layers.Conv2DTranspose):
             out = ops.conv_transpose(
                 inputs, w, strides=list(inner.strides), padding=inner.padding,
