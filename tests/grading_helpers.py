@@ -34,3 +34,12 @@ def names_its_hint(checks, check, answer, hint):
     """A usual mistake fails the check, and the message names it (``hint``: a regex)."""
     with pytest.raises(AssertionError, match=hint):
         getattr(checks, check)(answer)
+
+
+def hides_its_expected_values(checks, check, answer):
+    """A hidden check that fails says so and shows no expected value; returns the message."""
+    with pytest.raises(AssertionError) as caught:
+        getattr(checks, check)(answer, hidden=True, nonce=99)
+    message = str(caught.value)
+    assert "hidden case" in message and "expected" not in message
+    return message

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from grading_helpers import (
+    hides_its_expected_values,
     names_its_hint,
     passes_visible_and_hidden,
     reports_what_the_grader_recomputes,
@@ -131,7 +132,9 @@ def test_the_test_matrices_have_the_singular_values_asked_for():
     checks = load()
     values = np.array([1e3, 400.0, 1.0, 1e-3])
     w = checks._matrix(np.random.default_rng(1), 6, 4, values)
-    np.testing.assert_allclose(np.linalg.svd(w, compute_uv=False), values, rtol=1e-9)
+    # float64 QR and SVD: errors ~1e-16 of the largest value (1e3), so ~1e-10 relative for
+    # the smallest (1e-3) on any LAPACK; 1e-6 leaves room and still tells every value apart
+    np.testing.assert_allclose(np.linalg.svd(w, compute_uv=False), values, rtol=1e-6)
 
 
 def test_the_gradient_closed_form_matches_finite_differences():
@@ -327,10 +330,7 @@ def test_hidden_failures_reveal_no_expected_values():
     checks = load()
     for check, answer in (("check_power_iteration", power_swapped),
                           ("check_spectral_normalize", normalize_sigma_stopped)):
-        with pytest.raises(AssertionError) as caught:
-            getattr(checks, check)(answer, hidden=True, nonce=99)
-        message = str(caught.value)
-        assert "hidden case" in message and "expected" not in message
+        hides_its_expected_values(checks, check, answer)
 
 
 def test_a_numpy_power_iteration_inside_spectral_normalize_fails_when_compiled():
