@@ -38,11 +38,23 @@ from .extractors import (
     inception_v3,
     model_features,
 )
+from .fidelity import (
+    confusion_matrix,
+    label_accuracy,
+    per_class_accuracy,
+    real_label_accuracy,
+    small_classifier,
+    train_and_test,
+    train_on_generated,
+)
 
 __all__ = [
     "KID", "ClassCoverage", "ClassifierFeatures", "FeatureExtractor", "Gaussian",
     "MetricsCallback", "ModeCoverage", "check_images", "class_coverage", "classifier_features",
-    "conditional_accuracy", "evaluate", "fid", "fid_from_gaussians", "fit_gaussian", "generate",
-    "inception_v3", "kid", "kl_to_uniform", "mmd2_unbiased", "mode_coverage", "model_features",
-    "polynomial_kernel", "real_floor", "trace_sqrt_product",
+    "conditional_accuracy", "confusion_matrix", "evaluate", "fid", "fid_from_gaussians",
+    "fit_gaussian", "generate",
+    "inception_v3", "kid", "kl_to_uniform", "label_accuracy", "mmd2_unbiased", "mode_coverage",
+    "model_features", "per_class_accuracy", "polynomial_kernel", "real_floor",
+    "real_label_accuracy", "small_classifier", "trace_sqrt_product", "train_and_test",
+    "train_on_generated",
 ]

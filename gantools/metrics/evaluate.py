@@ -65,13 +65,16 @@ def _extractor(features):
 
 
 def evaluate(generator, real_images, features="digits", num_samples: int = 2000,
-             seed: int = 0, with_fid: bool = False, block_size: int = 1000) -> dict:
+             seed: int = 0, with_fid: bool = False, block_size: int = 1000,
+             num_classes: int | None = None) -> dict:
     """KID (and FID) of ``generator`` against ``real_images``, plus class coverage.
 
     ``real_images``: images in [-1, 1], a dataset of them, or their features already
     extracted (a 2-D array). ``features``: a feature extractor, or the name of a bundled
     dataset whose classifier to use. Class coverage (and, for conditional generators, the
     accuracy of the requested class) is reported when the extractor is a classifier.
+    A conditional generator is asked for the classes in turn; ``num_classes`` says how
+    many there are when its layers do not tell (see ``num_classes_of``).
     """
     extractor = _extractor(features)
     real = extractor(real_images) if not isinstance(real_images, np.ndarray) or \
@@ -80,7 +83,7 @@ def evaluate(generator, real_images, features="digits", num_samples: int = 2000,
     if len(generator.inputs) > 1:
         from ..training.engine import num_classes_of
 
-        labels = np.arange(num_samples) % num_classes_of(generator)
+        labels = np.arange(num_samples) % (num_classes or num_classes_of(generator))
     samples = generate(generator, num_samples, seed=seed, labels=labels)
     fake = extractor(samples)
     k = kid(real, fake, block_size=block_size, seed=seed)

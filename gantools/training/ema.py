@@ -31,8 +31,17 @@ def check_decay(decay: float) -> float:
 
 
 def clone_generator(generator: keras.Model) -> keras.Model:
-    """A copy of ``generator`` with the same architecture and weights."""
-    ema = keras.models.clone_model(generator)
+    """A copy of ``generator`` with the same architecture and weights.
+
+    ``Lambda`` layers are shared rather than rebuilt: they hold no weights, and Keras
+    refuses to rebuild one made from a Python lambda (its safe mode).
+    """
+    def clone(layer):
+        if isinstance(layer, keras.layers.Lambda):
+            return layer
+        return layer.__class__.from_config(layer.get_config())
+
+    ema = keras.models.clone_model(generator, clone_function=clone)
     ema.set_weights(generator.get_weights())
     ema.trainable = False
     return ema

@@ -132,14 +132,21 @@ def check_per_example(critic: keras.Model) -> None:
 
 
 def num_classes_of(generator: keras.Model) -> int:
-    """The number of classes a conditional generator was built for."""
-    for layer in generator.layers:
-        if hasattr(layer, "num_classes"):
-            return int(layer.num_classes)
-        if isinstance(layer, keras.layers.Embedding):
-            return int(layer.input_dim)
+    """The number of classes a conditional generator was built for.
+
+    Read from its one-hot layer or operation (gantools' ``OneHot``, ``keras.ops.one_hot``,
+    ``CategoryEncoding``) or its ``Embedding``.
+    """
+    for op in getattr(generator, "operations", None) or generator.layers:
+        if hasattr(op, "num_classes"):
+            return int(op.num_classes)
+        if isinstance(op, keras.layers.Embedding):
+            return int(op.input_dim)
+        if isinstance(op, keras.layers.CategoryEncoding):
+            return int(op.num_tokens)
     raise ValueError(
-        f"cannot tell how many classes {generator.name} was built for; build it with "
+        f"cannot tell how many classes {generator.name} was built for; pass "
+        "num_classes=K (GANTrainer, gantools.metrics.evaluate), or build it with "
         "gantools.models.dcgan_generator(..., num_classes=K)."
     )
 
@@ -197,6 +204,9 @@ class GANTrainer:
             :func:`gantools.losses.feature_matching_loss`) or a callable
             ``(real_features, fake_features) -> loss`` taking two lists of D's activations.
         feature_layers: names of D's layers to match; default: every activation layer.
+        num_classes: the number of classes of a conditional GAN; read from the generator's
+            one-hot or embedding layer when not given (needed when it is not a gantools
+            layer or a Keras ``Embedding``, e.g. ``keras.ops.one_hot``).
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model,
@@ -206,7 +216,7 @@ class GANTrainer:
                  label_smoothing: float = 0.0, augment=None, ema_decay: float | None = 0.999,
                  seed: int = 0, steps_per_call: int = 1, reuse_fakes: bool = False,
                  strategy=None, preview_size: int = 64, diagnose: bool = True,
-                 feature_matching=None, feature_layers=None):
+                 feature_matching=None, feature_layers=None, num_classes: int | None = None):
         check_compatible(generator, discriminator)
         if penalty not in PENALTIES and not callable(penalty):
             raise ValueError(f"unknown penalty {penalty!r}; choose None, 'gp', 'r1' or a "
@@ -257,7 +267,14 @@ class GANTrainer:
         preview_rng = np.random.default_rng(self.seed)
         self.fixed_z = preview_rng.standard_normal((preview_size, self.latent_dim)).astype(
             np.float32)
-        self.num_classes = num_classes_of(generator) if self.conditional else None
+        if num_classes is not None and not self.conditional:
+            raise ValueError("num_classes is for a conditional GAN, whose generator takes "
+                             "[z, labels]; this generator takes z alone.")
+        if num_classes is not None and (isinstance(num_classes, bool)
+                                        or not isinstance(num_classes, int) or num_classes < 2):
+            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
+        self.num_classes = (num_classes or num_classes_of(generator)) if self.conditional \
+            else None
         # conditional previews: the classes in turn, so a grid row shows every class
         self.fixed_labels = None if not self.conditional else (
             np.arange(preview_size, dtype=np.int32) % self.num_classes)

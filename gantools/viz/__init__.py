@@ -16,11 +16,18 @@ from .images import (
     tile,
 )
 from .live import LiveDashboard, in_notebook, sample_figure
-from .plots import plot_critic_surface, plot_history, plot_kid_bars, scatter_2d, smooth
+from .plots import (
+    plot_confusion,
+    plot_critic_surface,
+    plot_history,
+    plot_kid_bars,
+    scatter_2d,
+    smooth,
+)
 
 __all__ = [
     "LiveDashboard", "as_unit", "image_grid", "in_notebook", "interpolate_latents",
-    "interpolation_strip", "nearest_neighbours", "plot_critic_surface", "plot_history",
-    "plot_kid_bars", "plot_nearest_neighbours", "sample_figure", "save_grid", "scatter_2d",
-    "smooth", "tile",
+    "interpolation_strip", "nearest_neighbours", "plot_confusion", "plot_critic_surface",
+    "plot_history", "plot_kid_bars", "plot_nearest_neighbours", "sample_figure", "save_grid",
+    "scatter_2d", "smooth", "tile",
 ]

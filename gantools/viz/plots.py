@@ -168,3 +168,32 @@ def plot_critic_surface(critic, limit: float, points=None, real=None, ax=None,
     if title:
         ax.set_title(title, fontsize=9)
     return ax.figure
+
+
+def plot_confusion(confusion, class_names=None, title: str | None = None, ax=None):
+    """A confusion matrix (rows: requested or true class, columns: predicted), each row as
+    fractions of its total, with the diagonal's percentages written in the cells."""
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(confusion, np.float64)
+    k = counts.shape[0]
+    rows = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fractions = np.where(rows > 0, counts / rows, 0.0)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.42 * k + 1.6, 0.42 * k + 1.0))
+    image = ax.imshow(fractions, vmin=0, vmax=1, cmap="Blues")
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    ax.set_xticks(range(k), names, fontsize=8)
+    ax.set_yticks(range(k), names, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("requested class")
+    for i in range(k):
+        for j in range(k):
+            if fractions[i, j] >= 0.05:
+                ax.text(j, i, f"{100 * fractions[i, j]:.0f}", ha="center", va="center",
+                        fontsize=6, color="white" if fractions[i, j] > 0.5 else "black")
+    plt.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the row")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax.figure
