@@ -44,11 +44,13 @@ def planes_band(labels, num_classes, height, width):  # the keras-io example
     return tf.reshape(onehot, (-1, height, width, num_classes))
 
 
-def make_generator(embed=False, tanh=True, use_label=True, use_z=True):
+def make_generator(embed=False, tanh=True, use_label=True, use_z=True, tf_one_hot=False):
     def build(latent_dim, num_classes, image_size, channels, width=8):
         z = keras.Input((latent_dim,))
         labels = keras.Input((), dtype="int32")
-        if embed:
+        if tf_one_hot:
+            code = tf.one_hot(labels, num_classes)
+        elif embed:
             code = keras.layers.Flatten()(keras.layers.Embedding(num_classes, 4)(labels))
         else:
             code = keras.ops.one_hot(labels, num_classes)
@@ -199,6 +201,7 @@ MISTAKES = [
     ("check_conditional_generator", make_generator(use_label=False), "ignores its label"),
     ("check_conditional_generator", make_generator(use_z=False), "ignores its noise"),
     ("check_conditional_generator", make_generator(tanh=False), "tanh"),
+    ("check_conditional_generator", make_generator(tf_one_hot=True), "keras.ops.one_hot"),
     ("check_conditional_discriminator", make_discriminator(use_label=False),
      "ignores the label"),
     ("check_conditional_discriminator", make_discriminator(sigmoid=True), "sigmoid"),
