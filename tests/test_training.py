@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import gantools.data as gd
 import gantools.models as gm
-from gantools.training import GANTrainer, History, TrainingDiverged, diagnostics
+from gantools.training import METRICS, GANTrainer, History, TrainingDiverged, diagnostics
 from gantools.training.ema import clone_generator, ema_update, warmup_decay
 
 
@@ -387,7 +387,7 @@ def test_history_json_roundtrip(tmp_path):
 def _history(acc_real, acc_fake, g_loss, n=150):
     h = History()
     t = np.linspace(0, 1, n)
-    rows = np.zeros((n, 7))
+    rows = np.zeros((n, len(METRICS)))
     rows[:, 0] = 0.5
     rows[:, 1] = g_loss(t)
     rows[:, 2] = acc_real

@@ -190,7 +190,9 @@ class GANTrainer:
         augment: a callable applied to every discriminator input, real and fake, inside
             the tapes (so G's gradient flows through it). If it has a method
             ``observe(real_outputs)``, that is called with D's outputs on real images
-            in every D update (the hook an adaptive augmentation controller needs).
+            in every D update (the hook an adaptive augmentation controller needs). An
+            augmenter that is a ``tf.Module`` (``gantools.augment``) is saved in checkpoints,
+            and its ``p`` variable is recorded in the history as ``augment_p``.
         ema_decay: decay β of the averaged generator, or ``None`` for no EMA copy.
         seed: seeds z, ε and label noise, and the fixed preview batch.
         steps_per_call: training steps run inside one compiled call (fewer Python
@@ -290,6 +292,8 @@ class GANTrainer:
             d_optimizer=list(self.d_optimizer.variables),
             g_optimizer=list(self.g_optimizer.variables),
             rng=self.rng, step=self.step_var, batches_seen=self.batches_seen,
+            # an augmenter's p, controller state and random generator (exact resume)
+            **({"augment": augment} if isinstance(augment, tf.Module) else {}),
         )
 
     # --- the compiled steps ---------------------------------------------------------------
@@ -413,6 +417,11 @@ class GANTrainer:
             loss, scaled = self._g_loss(real, fake, labels)
         return d_out, self._apply_g(tape, loss, scaled)
 
+    def _augment_p(self):
+        """The augmentation probability after this step (0 without an adaptive augmenter)."""
+        p = getattr(self.augment, "p", None)
+        return tf.convert_to_tensor(p) if isinstance(p, tf.Variable) else tf.constant(0.0)
+
     def _one_step(self, iterator):
         for i in range(self.n_critic):
             batch = next(iterator)
@@ -434,7 +443,7 @@ class GANTrainer:
         g_loss, g_norm = (mean(x) for x in g_out)
         values = {"d_loss": d_loss, "g_loss": g_loss, "d_acc_real": acc_real,
                   "d_acc_fake": acc_fake, "penalty": pen, "d_grad_norm": d_norm,
-                  "g_grad_norm": g_norm}
+                  "g_grad_norm": g_norm, "augment_p": self._augment_p()}
         return tf.stack([tf.cast(values[m], tf.float32) for m in METRICS])
 
     def _train_function(self, k: int):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 METRICS = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "penalty", "d_grad_norm",
-           "g_grad_norm")
+           "g_grad_norm", "augment_p")
 
 
 class History:
@@ -81,7 +81,10 @@ class History:
     def load(cls, path) -> History:
         data = json.loads(Path(path).read_text())
         h = cls()
-        columns = [[np.nan if v is None else v for v in data[name]] for name in METRICS]
+        length = len(data.get("d_loss", []))
+        # a history saved before a metric existed reads it as 0 (augment_p: no augmentation)
+        columns = [[np.nan if v is None else v for v in data.get(name, [0.0] * length)]
+                   for name in METRICS]
         if columns and columns[0]:
             h.append(np.stack(columns, axis=1))
         h.checks = {k: [tuple(p) for p in v] for k, v in data.get("checks", {}).items()}
