@@ -85,30 +85,45 @@ def keras_layer(kind, seed):
     return lambda x: layer(x, training=True)
 
 
-def keras_mismatch(kind, seed=0):
-    """The adjoint test on a Keras layer: a fresh layer with one seed per call, so that the
-    value and the gradient see the same random transform."""
+def gradient_error(op, shape=(1, 8, 8, 1), seed=0):
+    """‖∇ₓ⟨op(x), v⟩ − Aᵀv‖ / ‖Aᵀv‖ with A the matrix of the forward map's linear part,
+    built column by column from basis images (``op`` must compute the same transform at
+    every call)."""
+    size = int(np.prod(shape))
+    basis = np.eye(size, dtype=np.float32).reshape(size, *shape)
+    offset = op(tf.zeros(shape)).numpy().ravel()  # an affine op's constant part
+    matrix = np.stack([op(tf.constant(e)).numpy().ravel() - offset for e in basis], axis=1)
     rng = np.random.default_rng(seed)
-    x = rng.uniform(-1, 1, (4, 12, 12, 3)).astype(np.float32)
-    v = rng.standard_normal(x.shape).astype(np.float32)
-    calls = iter(range(3))
+    x = tf.constant(rng.uniform(-1, 1, shape).astype(np.float32))
+    v = rng.standard_normal(matrix.shape[0]).astype(np.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        inner = tf.reduce_sum(tf.reshape(op(x), [-1]) * v)
+    got = tape.gradient(inner, x).numpy().ravel()
+    want = matrix.T @ v
+    return float(np.linalg.norm(got - want) / np.linalg.norm(want))
 
-    def op(images):
-        next(calls)
-        return keras_layer(kind, seed)(images)
-    return adjoint_mismatch(op, x, v)
+
+def keras_gradient_error(kind, seed=3):
+    """A fresh layer with one seed per call: every call draws the same transform."""
+    return gradient_error(lambda images: keras_layer(kind, seed)(images))
 
 
 def test_the_keras_interpolating_layers_fail_the_adjoint_test():
-    """Measured on this stack (TensorFlow issue 127241): rotation and zoom have errors of
-    percent to tens of percent, reflect-filled translation too; a flip is exact. The numbers
-    are printed with ``pytest -s``; gantools' operations stay below 1e-5."""
-    errors = {kind: keras_mismatch(kind) for kind in
+    """The relative error of the input gradient on this stack (TensorFlow issue 127241):
+    rotation, zoom and reflect-filled translation are off by percent to tens of percent; a
+    flip, and (here) a translation with a constant fill, are exact. ``pytest -s`` prints the
+    numbers; gantools' operations on the same test stay at float32 rounding."""
+    errors = {kind: keras_gradient_error(kind) for kind in
               ("translation", "translation_constant", "rotation", "zoom", "flip")}
-    print({k: f"{e:.2e}" for k, e in errors.items()})
-    assert errors["flip"] < 1e-5
+    rng = np.random.default_rng(1)
+    ours = {name: gradient_error(op) for name, op in random_ops(rng, 1, 8, 8, "reflect")}
+    print("Keras:", {k: f"{e:.3f}" for k, e in errors.items()})
+    print("gantools:", {k: f"{e:.1e}" for k, e in ours.items()})
+    assert errors["flip"] < 1e-6
     for kind in ("translation", "rotation", "zoom"):
-        assert errors[kind] > 1e-3, (kind, errors[kind])
+        assert errors[kind] > 0.02, (kind, errors[kind])
+    assert max(ours.values()) < 1e-5
 
 
 def test_p_zero_is_the_identity_and_p_one_changes_every_image():
@@ -235,10 +250,11 @@ def test_compiled_and_under_mirrored_strategy():
         return out
 
     out = strategy.run(step, args=(x,))
-    assert out.shape == x.shape and abs(float(aug.p) - (0.5 + 0.15 / 4)) < 1e-6
+    assert out.shape == x.shape and abs(float(aug.p.numpy()) - (0.5 + 0.15 / 4)) < 1e-6
     eager = ga.Augmenter(p=0.7, seed=4)
     compiled = tf.function(ga.Augmenter(p=0.7, seed=4).__call__)
-    assert np.array_equal(eager(x).numpy(), compiled(x).numpy())
+    # the same random draws; a graph may fuse the arithmetic, so compare to float32 rounding
+    np.testing.assert_allclose(eager(x).numpy(), compiled(x).numpy(), atol=1e-6)
 
 
 def tiny_gan(seed=0):

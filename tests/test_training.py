@@ -1,6 +1,7 @@
 """gantools.training: the loop's contract, EMA, history, diagnostics, guards."""
 
 import copy
+import json
 
 import keras
 import numpy as np
@@ -371,15 +372,21 @@ def test_save_restore_roundtrip_and_interrupt_saves(ring, tmp_path):
 
 def test_history_json_roundtrip(tmp_path):
     h = History()
-    h.append(np.array([[1.0, 2.0, 0.5, 0.5, 0.0, np.nan, 3.0]]))
+    h.append(np.array([[1.0, 2.0, 0.5, 0.5, 0.0, np.nan, 3.0, 0.25]]))
     h.add_check("diversity_ratio", 1, 0.7)
     h.add_event(1, "mode_collapse", "text")
     h.save(tmp_path / "h.json")
     again = History.load(tmp_path / "h.json")
     assert np.isnan(again["d_grad_norm"][0]) and again["g_loss"][0] == 2.0
     assert again.checks == {"diversity_ratio": [(1, 0.7)]} and again.events == h.events
+    assert again["augment_p"][0] == 0.25
     with pytest.raises(KeyError, match="no metric"):
         h["accuracy"]
+    # a history saved before augment_p existed reads it as 0 (no augmentation)
+    old = json.loads((tmp_path / "h.json").read_text())
+    del old["augment_p"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert History.load(tmp_path / "old.json")["augment_p"].tolist() == [0.0]
 
 
 # --- diagnostics ---------------------------------------------------------------------------

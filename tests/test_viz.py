@@ -7,7 +7,7 @@ from PIL import Image
 
 import gantools.models as gm
 from gantools import viz
-from gantools.training import GANTrainer, History
+from gantools.training import METRICS, GANTrainer, History
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +98,7 @@ def test_smooth_is_a_trailing_mean_ignoring_nan():
 
 def _history(n=40):
     h = History()
-    rows = np.random.default_rng(0).uniform(0, 1, (n, 7))
+    rows = np.random.default_rng(0).uniform(0, 1, (n, len(METRICS)))
     h.append(rows)
     h.add_event(20, "mode_collapse", "text")
     return h

@@ -101,46 +101,48 @@ def augment(images, p, rng: tf.random.Generator, ops="bgc", fill: str = "reflect
     def chosen():
         return rng.uniform([n]) < p
 
-    def pick(values, identity):
-        return tf.where(chosen(), values, identity)
+    def where(selected, augmented, images):
+        """Augmented images where selected, the others untouched (bit for bit)."""
+        return tf.where(selected[:, None, None, None], augmented, images)
 
     if "flip" in ops:
         x = flip_left_right(x, chosen() & (rng.uniform([n]) < 0.5))
     if "rotate90" in ops and h == w:
-        x = rotate90(x, pick(rng.uniform([n], 0, 4, dtype=tf.int32), tf.zeros([n], tf.int32)))
+        selected, k = chosen(), rng.uniform([n], 0, 4, dtype=tf.int32)
+        x = where(selected, rotate90(x, k), x)
     if "translate" in ops:
         limit_x, limit_y = round(max_translation * w), round(max_translation * h)
         dx = rng.uniform([n], -limit_x, limit_x + 1, dtype=tf.int32)
         dy = rng.uniform([n], -limit_y, limit_y + 1, dtype=tf.int32)
-        move = chosen()
-        x = translate_integer(x, tf.where(move, dx, 0), tf.where(move, dy, 0), fill)
+        selected = chosen()
+        x = where(selected, translate_integer(x, dx, dy, fill), x)
     if any(op in ops for op in ("scale", "rotate", "translate_fraction")):
-        one, zero = tf.ones([n]), tf.zeros([n])
-        scale = pick(tf.exp(rng.normal([n]) * 0.2 * math.log(2.0)), one) \
-            if "scale" in ops else one
-        angle = pick(rng.uniform([n], -math.pi, math.pi), zero) if "rotate" in ops else zero
-        tx, ty = zero, zero
-        if "translate_fraction" in ops:
-            move = chosen()
-            tx = tf.where(move, rng.normal([n]) * max_translation * w, zero)
-            ty = tf.where(move, rng.normal([n]) * max_translation * h, zero)
-        x = affine(x, angle=tf.cast(angle, x.dtype), scale=tf.cast(scale, x.dtype),
-                   tx=tf.cast(tx, x.dtype), ty=tf.cast(ty, x.dtype), fill=fill)
+        one, zero, none = tf.ones([n]), tf.zeros([n]), tf.zeros([n], tf.bool)
+        use_scale = chosen() if "scale" in ops else none
+        scale = tf.where(use_scale, tf.exp(rng.normal([n]) * 0.2 * math.log(2.0)), one)
+        use_angle = chosen() if "rotate" in ops else none
+        angle = tf.where(use_angle, rng.uniform([n], -math.pi, math.pi), zero)
+        use_shift = chosen() if "translate_fraction" in ops else none
+        tx = tf.where(use_shift, rng.normal([n]) * max_translation * w, zero)
+        ty = tf.where(use_shift, rng.normal([n]) * max_translation * h, zero)
+        warped = affine(x, angle=tf.cast(angle, x.dtype), scale=tf.cast(scale, x.dtype),
+                        tx=tf.cast(tx, x.dtype), ty=tf.cast(ty, x.dtype), fill=fill)
+        x = where(use_scale | use_angle | use_shift, warped, x)
     if "brightness" in ops:
-        x = brightness(x, tf.cast(pick(rng.normal([n]) * 0.2, tf.zeros([n])), x.dtype))
+        selected, delta = chosen(), rng.normal([n]) * 0.2
+        x = where(selected, brightness(x, tf.cast(delta, x.dtype)), x)
     if "contrast" in ops:
-        x = contrast(x, tf.cast(pick(tf.exp(rng.normal([n]) * 0.5 * math.log(2.0)),
-                                     tf.ones([n])), x.dtype))
+        selected, factor = chosen(), tf.exp(rng.normal([n]) * 0.5 * math.log(2.0))
+        x = where(selected, contrast(x, tf.cast(factor, x.dtype)), x)
     if "saturation" in ops:
-        x = saturation(x, tf.cast(pick(tf.exp(rng.normal([n]) * math.log(2.0)), tf.ones([n])),
-                                  x.dtype))
+        selected, factor = chosen(), tf.exp(rng.normal([n]) * math.log(2.0))
+        x = where(selected, saturation(x, tf.cast(factor, x.dtype)), x)
     if "cutout" in ops:
         size = max(1, round(cutout_size * min(h, w)))
+        selected = chosen()
         rows = rng.uniform([n], 0, h, dtype=tf.int32)
         cols = rng.uniform([n], 0, w, dtype=tf.int32)
-        far = tf.fill([n], -10 * (h + w))  # a square centred far outside: no cutout
-        cut = chosen()
-        x = cutout(x, tf.where(cut, rows, far), tf.where(cut, cols, far), size)
+        x = where(selected, cutout(x, rows, cols, size), x)
     return x
 
 
