@@ -5,6 +5,7 @@
   spectral normalization;
 * :mod:`gantools.losses` — adversarial losses, penalties, weight clipping, a registry;
 * :mod:`gantools.training` — the GradientTape training loop, EMA, diagnostics;
+* :mod:`gantools.augment` — exact-gradient augmentations and adaptive augmentation (ADA);
 * :mod:`gantools.metrics` — KID, FID, feature extractors, coverage;
 * :mod:`gantools.viz` — grids, curves, interpolations, neighbours, live dashboard;
 * :mod:`gantools.grading`, :mod:`gantools.pipeline`, :mod:`gantools.course` — the
