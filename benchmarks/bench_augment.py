@@ -14,6 +14,8 @@ import time
 
 import gantools  # noqa: F401 - before TensorFlow: the course's environment
 
+# isort: split
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
