@@ -284,7 +284,7 @@ def check_update_probability(fn, hidden: bool = False, seed: int = 0, nonce=None
                              "")
                 if hidden:
                     raise _h.GradingError(f"{what} disagrees with the reference on a hidden "
-                                          f"sequence.{found}")
+                                          f"case (a sequence of updates).{found}")
                 raise _h.GradingError(
                     f"{what} on {case}, update {i + 1} (p = {want:.6f}, accuracy "
                     f"{np.mean(logits > 0):.3f}): expected {expected_now:.6f}, got "
