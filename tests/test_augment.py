@@ -223,6 +223,20 @@ def test_the_integral_controller_against_a_hand_computed_sequence():
     assert float(low.p) == 0.0
 
 
+def test_an_update_function_replaces_the_integral_rule():
+    calls = []
+
+    def halve(p, logits, target, steps):
+        calls.append((float(p), logits.shape[0], target, steps))
+        return p / 2
+
+    aug = ga.AdaptiveAugmenter(p=0.8, update=halve, integration_steps=7, target=0.5)
+    aug.observe(tf.constant([1.0, -1.0, 2.0]))
+    assert abs(float(aug.p) - 0.4) < 1e-7 and calls == [(0.800000011920929, 3, 0.5, 7)]
+    with pytest.raises(ValueError, match="for the integral controller"):
+        ga.AdaptiveAugmenter(controller="sign", update=halve)
+
+
 def test_the_sign_controller_moves_every_interval_by_a_fixed_step():
     aug = ga.AdaptiveAugmenter(controller="sign", p=0.2, interval=2, adjust_images=100)
     seq = [([1.0, 1.0, -1.0, 1.0], 0.2),          # accumulating: p unchanged

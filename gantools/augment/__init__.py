@@ -186,14 +186,21 @@ class AdaptiveAugmenter(Augmenter):
     D is far from its target and slowly near it, and at every step; with the paper's
     ``adjust_images`` = 500,000 the sign rule needs 500,000 real images to move p from 0 to 1,
     far more than the course's short runs show (lower it to react faster).
+
+    ``update``: your own integral rule, ``update(p, real_logits, target, integration_steps)
+    -> new p``, used in place of the built-in one (single device).
     """
 
     def __init__(self, controller: str = "integral", target: float | None = None,
                  integration_steps: int = 1000, interval: int = 4,
                  adjust_images: int = 500_000, p: float = 0.0, ops="bgc", seed: int = 0,
                  fill: str = "reflect", max_translation: float = 0.125,
-                 cutout_size: float = 0.5, name=None):
+                 cutout_size: float = 0.5, update=None, name=None):
         super().__init__(p, ops, seed, fill, max_translation, cutout_size, name=name)
+        if update is not None and (controller != "integral" or not callable(update)):
+            raise ValueError("update is a function update(p, real_logits, target, "
+                             "integration_steps) -> new p, for the integral controller.")
+        self.update = update
         if controller not in CONTROLLERS:
             raise ValueError(f"unknown controller {controller!r}; choose one of {CONTROLLERS}.")
         for label, value in (("integration_steps", integration_steps), ("interval", interval),
@@ -220,6 +227,11 @@ class AdaptiveAugmenter(Augmenter):
     def observe(self, real_logits):
         """Update p from D's outputs on a batch of real images (called by GANTrainer)."""
         real = tf.reshape(tf.cast(real_logits, tf.float32), [-1])
+        if self.update is not None:  # your own integral controller (notebook 07)
+            self.p.assign(tf.cast(tf.reshape(self.update(
+                tf.convert_to_tensor(self.p), real, self.target, self.integration_steps), []),
+                tf.float32))
+            return
         if self.controller == "integral":
             accuracy = _all_reduce(tf.reduce_mean(tf.cast(real > 0, tf.float32)),
                                    tf.distribute.ReduceOp.MEAN)
