@@ -141,6 +141,8 @@ def _symbolic(fn, what):
     try:
         with _h.no_reference_calls(what):
             out = traced.get_concrete_function().structured_outputs
+    except _h.GradingError:
+        raise
     except Exception as error:  # noqa: BLE001 - any failure to trace is the message
         raise _h.GradingError(
             f"{what} works on concrete labels but fails on labels whose batch size is not "
@@ -192,6 +194,12 @@ def _built(build, args, what):
                 "calls the function on float32 placeholders, which tf.one_hot refuses). Hint: "
                 "give the layer its output shape, keras.layers.Lambda(..., output_shape="
                 "(image_size, image_size, num_classes)).") from None
+        if "KerasTensor cannot be used as input to a TensorFlow function" in str(e):
+            raise _h.GradingError(
+                f"{what}: a TensorFlow function (such as tf.one_hot) was applied to a Keras "
+                "input while the model was being built. Hint: use Keras operations on Keras "
+                "inputs, keras.ops.one_hot(labels, num_classes), or put TensorFlow code in a "
+                "keras.layers.Lambda layer.") from None
         if type(e) is NotImplementedError:
             raise _h.GradingError(f"{what} is not implemented yet (it raises "
                                   "NotImplementedError).") from None
