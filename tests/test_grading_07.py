@@ -195,6 +195,7 @@ def update_python(p, logits, target, steps):
 MISTAKES = [
     ("check_kid", kid_biased, "biased estimator"),
     ("check_kid", kid_no_scale, "missing the 1/d"),
+    ("check_kid", lambda r, f: load()._kid_divided_by_squares(r, f), r"divided by m²"),
     ("check_translate", translate_wrong_gradient, "not the exact transpose"),
     ("check_translate", lambda x, dx, dy: translate_pad(x, dy, dx), "swapped"),
     ("check_translate", lambda x, dx, dy: translate_pad(x, -dx, -dy), "wrong way"),

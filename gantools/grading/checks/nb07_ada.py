@@ -40,12 +40,22 @@ def _kid(real, fake, degree=3, scale=True, unbiased=True):
     return rr + ff - 2.0 * k_rf.mean()
 
 
+def _kid_divided_by_squares(real, fake):
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    k_rr, k_ff = _kernel(real, real), _kernel(fake, fake)
+    return ((k_rr.sum() - np.trace(k_rr)) / len(real) ** 2
+            + (k_ff.sum() - np.trace(k_ff)) / len(fake) ** 2 - 2.0 * _kernel(real, fake).mean())
+
+
 def _kid_mistakes():
     return [
         ("the diagonal terms k(x_i, x_i) are kept: that is the biased estimator, which is "
          "positive even for two samples of one distribution. Average k(x_i, x_j) over i ≠ j "
          "only: subtract the trace and divide by m(m − 1).",
          lambda r, f: _kid(r, f, unbiased=False)),
+        ("the diagonal is removed but the sums are divided by m² (and n²): there are only "
+         "m(m − 1) pairs i ≠ j, so divide by m(m − 1) and n(n − 1).",
+         lambda r, f: _kid_divided_by_squares(r, f)),
         ("the kernel is missing the 1/d: k(x, y) = (xᵀy / d + 1)³ with d the number of "
          "features.", lambda r, f: _kid(r, f, scale=False)),
         ("the kernel is squared; KID uses the cubic polynomial kernel (xᵀy/d + 1)³.",
