@@ -481,6 +481,49 @@ class RecordingOptimizer:
         return getattr(self._inner, name)
 
 
+def must_trace(traced, what: str, failure: str, hint: str):
+    """Trace ``traced`` (a tf.function with an input signature) with the tripwire on, as a
+    trainer or Keras would; returns its symbolic outputs. Any error becomes the message
+    "<what> works on concrete values but fails <failure> (...). Hint: <hint>"."""
+    __tracebackhide__ = True
+    try:
+        with no_reference_calls(what):
+            return traced.get_concrete_function().structured_outputs
+    except GradingError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure to trace is the message
+        raise GradingError(f"{what} works on concrete values but fails {failure} "
+                           f"({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
+                           f"Hint: {hint}") from None
+
+
+def one_update_each(d_opt, g_opt, discriminator, generator, order, step="train_step"):
+    """The rules of an alternating step's updates: each optimizer applied one update, to all
+    of its own model's variables and none of the other's, and D's came first (``order`` is
+    the list the two :class:`RecordingOptimizer` share)."""
+    __tracebackhide__ = True
+    d_ids = {id(v) for v in discriminator.trainable_variables}
+    g_ids = {id(v) for v in generator.trainable_variables}
+    for opt, ids, model, other in ((d_opt, d_ids, "discriminator", g_ids),
+                                   (g_opt, g_ids, "generator", d_ids)):
+        who = "d_optimizer" if model == "discriminator" else "g_optimizer"
+        if len(opt._updates) != 1:
+            raise GradingError(f"{who} should apply exactly one update per {step}, it "
+                               f"applied {len(opt._updates)}.")
+        touched = {id(v) for _, v in opt._updates[0]}
+        if touched & other:
+            wrong = [v for _, v in opt._updates[0] if id(v) in other]
+            raise GradingError(f"{who} updated variables of the other model "
+                               f"({names(wrong)}): the {model} step must change only "
+                               f"the {model}'s variables.")
+        if touched != ids:
+            raise GradingError(f"{who} must update all of the {model}'s trainable variables "
+                               "(pass model.trainable_variables).")
+    if order != ["d_optimizer", "g_optimizer"]:
+        raise GradingError("G was updated before D. Hint: do the D step first (its update "
+                           "applied), then the G step, which sees the updated D.")
+
+
 def weightless_hint(model, what: str, input_name: str) -> str:
     """The message for a builder whose model has no trainable weights yet."""
     import keras

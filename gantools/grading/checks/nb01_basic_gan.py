@@ -242,27 +242,7 @@ def check_train_step(train_step, hidden: bool = False, seed: int = 0, nonce=None
         returned = ([float(x) for x in result]
                     if isinstance(result, tuple | list) and len(result) == 2 else None)
 
-    d_ids = {id(v) for v in d0.trainable_variables}
-    g_ids = {id(v) for v in g0.trainable_variables}
-    for opt, ids, model, other in ((d_opt, d_ids, "discriminator", g_ids),
-                                   (g_opt, g_ids, "generator", d_ids)):
-        who = "d_optimizer" if model == "discriminator" else "g_optimizer"
-        if len(opt._updates) != 1:
-            raise _h.GradingError(f"{who} should apply exactly one update per train_step, it "
-                                  f"applied {len(opt._updates)}.")
-        touched = {id(v) for _, v in opt._updates[0]}
-        if touched & other:
-            wrong = [v for _, v in opt._updates[0] if id(v) in other]
-            raise _h.GradingError(f"{who} updated variables of the other model "
-                                  f"({_h.names(wrong)}): the {model} step must change only "
-                                  f"the {model}'s variables.")
-        if touched != ids:
-            raise _h.GradingError(f"{who} must update all of the {model}'s trainable variables "
-                                  "(pass model.trainable_variables).")
-
-    if order != ["d_optimizer", "g_optimizer"]:
-        raise _h.GradingError("G was updated before D. Hint: do the D step first (its update "
-                              "applied), then the G step, which sees the updated D.")
+    _h.one_update_each(d_opt, g_opt, d0, g0, order)
 
     # D's update: gradients at D's starting weights, on the real batch and the fake batch
     d_inputs = [x.numpy() for x, _ in d._calls]

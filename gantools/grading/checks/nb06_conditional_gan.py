@@ -138,18 +138,11 @@ def _symbolic(fn, what):
     __tracebackhide__ = True
     traced = tf.function(lambda y: fn(y, 3, 4, 4),
                          input_signature=[tf.TensorSpec([None], tf.int32)], autograph=False)
-    try:
-        with _h.no_reference_calls(what):
-            out = traced.get_concrete_function().structured_outputs
-    except _h.GradingError:
-        raise
-    except Exception as error:  # noqa: BLE001 - any failure to trace is the message
-        raise _h.GradingError(
-            f"{what} works on concrete labels but fails on labels whose batch size is not "
-            f"known yet, as when Keras builds the discriminator ({type(error).__name__}: "
-            f"{str(error).splitlines()[0][:200]}). Hint: use TensorFlow operations only "
-            "(tf.one_hot, tf.tile or tf.broadcast_to) and take the batch size from "
-            "tf.shape(labels)[0], not len(labels), labels.shape[0] or .numpy().") from None
+    out = _h.must_trace(
+        traced, what, "on labels whose batch size is not known yet, as when Keras builds the "
+        "discriminator", "use TensorFlow operations only (tf.one_hot, tf.tile or "
+        "tf.broadcast_to) and take the batch size from tf.shape(labels)[0], not len(labels), "
+        "labels.shape[0] or .numpy().")
     if not isinstance(out, tf.Tensor) or out.shape.rank != 4 or \
             tuple(out.shape[1:]) != (4, 4, 3):
         raise _h.GradingError(f"{what} on labels of unknown batch size should give a tensor of "
@@ -440,7 +433,7 @@ def check_conditional_train_step(train_step, hidden: bool = False, seed: int = 0
         returned = ([float(x) for x in result]
                     if isinstance(result, tuple | list) and len(result) == 2 else None)
 
-    _check_updates(d_opt, g_opt, d0, g0, order)
+    _h.one_update_each(d_opt, g_opt, d0, g0, order, "step")
     for inputs, _ in g._calls:
         if not _same_labels(inputs[1], labels):
             raise _h.GradingError(
@@ -516,26 +509,6 @@ def check_conditional_train_step(train_step, hidden: bool = False, seed: int = 0
                               "it trained on; return (d_loss, g_loss) of this step.")
     _h.passed("conditional_train_step passes the batch's labels to every call of G and D and "
               "updates D, then G" + (" (hidden sizes)." if hidden else "."))
-
-
-def _check_updates(d_opt, g_opt, d0, g0, order):
-    """One update per optimizer, on its own model's variables, D's first."""
-    __tracebackhide__ = True
-    d_ids = {id(v) for v in d0.trainable_variables}
-    g_ids = {id(v) for v in g0.trainable_variables}
-    # (an update touching the other model's variables is refused by RecordingOptimizer)
-    for opt, ids, model in ((d_opt, d_ids, "discriminator"), (g_opt, g_ids, "generator")):
-        who = "d_optimizer" if model == "discriminator" else "g_optimizer"
-        if len(opt._updates) != 1:
-            raise _h.GradingError(f"{who} should apply exactly one update per step, it applied "
-                                  f"{len(opt._updates)}.")
-        touched = {id(v) for _, v in opt._updates[0]}
-        if touched != ids:
-            raise _h.GradingError(f"{who} must update all of the {model}'s trainable variables "
-                                  "(pass model.trainable_variables).")
-    if order != ["d_optimizer", "g_optimizer"]:
-        raise _h.GradingError("G was updated before D. Hint: do the D step first (its update "
-                              "applied), then the G step, which sees the updated D.")
 
 
 # The checks whose values nbgrader's process verifies again, outside the kernel.

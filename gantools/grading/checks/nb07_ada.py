@@ -313,17 +313,9 @@ def _traces(fn, what):
     traced = tf.function(lambda p, logits: fn(p, logits, 0.85, 100), autograph=False,
                          input_signature=[tf.TensorSpec([], tf.float32),
                                           tf.TensorSpec([None], tf.float32)])
-    try:
-        with _h.no_reference_calls(what):
-            traced.get_concrete_function()
-    except _h.GradingError:
-        raise
-    except Exception as error:  # noqa: BLE001 - any failure to trace is the message
-        raise _h.GradingError(
-            f"{what} works on concrete values but fails inside a compiled training step "
-            f"({type(error).__name__}: {str(error).splitlines()[0][:200]}). Hint: use "
-            "TensorFlow operations (tf.reduce_mean, tf.cast, tf.clip_by_value), not NumPy, "
-            "float() or Python if/min/max on tensors.") from None
+    _h.must_trace(traced, what, "inside a compiled training step",
+                  "use TensorFlow operations (tf.reduce_mean, tf.cast, tf.clip_by_value), not "
+                  "NumPy, float() or Python if/min/max on tensors.")
 
 
 # The checks whose values nbgrader's process verifies again, outside the kernel.
