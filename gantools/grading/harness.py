@@ -524,6 +524,36 @@ def one_update_each(d_opt, g_opt, discriminator, generator, order, step="train_s
                            "applied), then the G step, which sees the updated D.")
 
 
+def g_update_follows(g_gradient, d_after, d_before, generator, g_opt, formula: str,
+                     advice: str):
+    """The G update of an alternating step follows ``g_gradient(d_after)`` (a reference loss
+    and its gradient, through D as updated); if it follows ``g_gradient(d_before)`` instead,
+    G's loss was computed before the D update. ``formula`` names the loss in the message,
+    ``advice`` is the hint otherwise. Returns the reference G loss."""
+    __tracebackhide__ = True
+    g_loss, expected = g_gradient(d_after)
+    if first_mismatch(expected, generator.trainable_variables, g_opt._updates[0]) is not None:
+        stale = first_mismatch(g_gradient(d_before)[1], generator.trainable_variables,
+                               g_opt._updates[0]) is None
+        raise GradingError(
+            f"the generator update does not follow the gradient of {formula} through the "
+            "discriminator after its update."
+            + (" Hint: G's loss was computed with D's weights from before the D update: "
+               "compute it in the G step, after d_optimizer has been applied." if stale else
+               f" {advice}"))
+    return g_loss
+
+
+def returns_its_losses(returned, d_loss, g_loss, step: str) -> None:
+    """An alternating step returns (d_loss, g_loss) of the update it made."""
+    __tracebackhide__ = True
+    if returned is None:
+        raise GradingError(f"{step} should return (d_loss, g_loss).")
+    if not np.allclose(returned, [float(d_loss), float(g_loss)], rtol=1e-4, atol=1e-5):
+        raise GradingError(f"{step} returns losses that differ from the ones it trained on; "
+                           "return (d_loss, g_loss) of this step.")
+
+
 def weightless_hint(model, what: str, input_name: str) -> str:
     """The message for a builder whose model has no trainable weights yet."""
     import keras

@@ -491,22 +491,11 @@ def check_conditional_train_step(train_step, hidden: bool = False, seed: int = 0
                 discriminator([g_ref([tf.constant(z), y]), y]))
         return loss, tape.gradient(loss, g_ref.trainable_variables)
 
-    g_loss, expected = g_gradient(d0)
-    if _h.first_mismatch(expected, g0.trainable_variables, g_opt._updates[0]) is not None:
-        stale = _h.first_mismatch(g_gradient(d_ref)[1], g0.trainable_variables,
-                                  g_opt._updates[0]) is None
-        raise _h.GradingError(
-            "the generator update does not follow the gradient of "
-            "g_loss_fn(D([G([z, labels]), labels])) through the discriminator after its update."
-            + (" Hint: G's loss was computed with D's weights from before the D update: compute "
-               "it in the G step, after d_optimizer has been applied." if stale else
-               " Generate inside a GradientTape and differentiate w.r.t. "
-               "generator.trainable_variables."))
-    if returned is None:
-        raise _h.GradingError("conditional_train_step should return (d_loss, g_loss).")
-    if not np.allclose(returned, [float(d_loss), float(g_loss)], rtol=1e-4, atol=1e-5):
-        raise _h.GradingError("conditional_train_step returns losses that differ from the ones "
-                              "it trained on; return (d_loss, g_loss) of this step.")
+    g_loss = _h.g_update_follows(
+        g_gradient, d0, d_ref, g0, g_opt, "g_loss_fn(D([G([z, labels]), labels]))",
+        "Generate inside a GradientTape and differentiate w.r.t. "
+        "generator.trainable_variables.")
+    _h.returns_its_losses(returned, d_loss, g_loss, "conditional_train_step")
     _h.passed("conditional_train_step passes the batch's labels to every call of G and D and "
               "updates D, then G" + (" (hidden sizes)." if hidden else "."))
 
