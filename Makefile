@@ -20,7 +20,8 @@ DEMO_OUT   ?= runs/demo
 
 help:
 	@echo "make course   the main job: student release, executed solutions, autograding self-check"
-	@echo "              (ONLY=\"04_lsgan\" for some assignments only)"
+	@echo "              only what changed; ONLY=\"04_lsgan\" for some assignments, FORCE=1 to"
+	@echo "              re-execute, RERELEASE=1 to regenerate releases students already have"
 	@echo "make test     create .venv if needed, lint, run the whole test suite"
 	@echo "make lab      JupyterLab on the course (students and self-learners)"
 	@echo "make demo     train the course's DCGAN on the bundled digits from the command line"
@@ -41,11 +42,17 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# Two workers (pytest-xdist), each running whole test modules: the class-grading modules
+# (tests/test_course*.py) take minutes each and run beside the rest. TEST_WORKERS=0 runs
+# everything in one process.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 course: $(STAMP)
-	$(PY) -m gantools.pipeline $(if $(ONLY),--only $(ONLY),)
+	$(PY) -m gantools.pipeline $(if $(ONLY),--only $(ONLY),) $(if $(FORCE),--force,) \
+		$(if $(RERELEASE),--rerelease,) $(if $(WORKERS),--workers $(WORKERS),)
 
 demo: $(STAMP)
 	$(PY) -m gantools train --dataset digits --loss non-saturating --steps $(DEMO_STEPS) \

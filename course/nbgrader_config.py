@@ -32,13 +32,14 @@ c.Execute.interrupt_on_timeout = True
 # pipeline installs it; by hand: `python -m gantools.kernel install`.
 c.Execute.kernel_name = "gan-course"
 # Solutions run with gantools' Execute, which merges stream outputs (progress bars then
-# show where they ended; nbclient's switch for it is not configurable).
+# show where they ended; nbclient's switch for it is not configurable) and records which
+# gantools files the notebook imported (make course reuses a solution until they change).
 c.GenerateSolution.preprocessors = [
     "nbgrader.preprocessors.IncludeHeaderFooter",
     "nbgrader.preprocessors.LockCells",
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.ClearMarkScheme",
-    "gantools.grading.execute.MergedStreamsExecute",
+    "gantools.grading.execute.SolutionExecute",
 ]
 
 # Keep huge outputs (a print in a loop) from bloating the graded notebooks.

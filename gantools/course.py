@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 
+from . import runtime
+
 
 def short_mode() -> bool:
     """True while nbgrader executes the notebook or when GANCOURSE_SHORT is set."""
@@ -38,7 +40,10 @@ def quiet_tensorflow_import() -> None:
 
     Those lines (oneDNN notices, "could not find cuda drivers") are written to file
     descriptor 2 before any logging setting takes effect, so file descriptor 2 points
-    at /dev/null while the import runs. Python exceptions still propagate.
+    at /dev/null while the import runs. Python exceptions still propagate. Grappler's
+    remapper, whose failures would print an error line under every compiled training
+    step, is switched off (:func:`gantools.runtime.quiet_grappler` says why that costs
+    nothing).
     """
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -48,6 +53,7 @@ def quiet_tensorflow_import() -> None:
         import tensorflow as tf
 
         tf.constant(0.0)  # device initialization logs here too
+        runtime.quiet_grappler()  # and compiled training steps later
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -110,3 +110,39 @@ def test_nbgrader_runs_the_course_kernel():
     config = (ROOT / "course" / "nbgrader_config.py").read_text()
     for traitlet in ("c.Execute.kernel_name", "c.SandboxedExecute.kernel_name"):
         assert f'{traitlet} = "{kernel.KERNEL_NAME}"' in config
+
+
+COMPILED_LEAKY_STEP = """
+import sys
+import gantools
+from gantools.course import quiet_tensorflow_import
+quiet_tensorflow_import()
+import keras
+import tensorflow as tf
+if sys.argv[1] == "remapper on":
+    tf.config.optimizer.set_experimental_options({"remapping": True})
+D = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, padding="same"),
+                      keras.layers.LeakyReLU(0.2), keras.layers.Flatten(), keras.layers.Dense(1)])
+opt = keras.optimizers.Adam()
+
+@tf.function
+def step(x):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(D(x, training=True))
+    grads = tape.gradient(loss, D.trainable_variables)
+    opt.apply_gradients(zip(grads, D.trainable_variables))
+    return loss
+
+print(float(step(tf.ones((2, 8, 8, 1)))))
+"""
+
+
+@pytest.mark.parametrize("mode", ["remapper on", "course"])
+def test_a_compiled_leaky_relu_step_prints_no_grappler_error_in_the_course(mode):
+    """A conv + LeakyReLU discriminator's compiled step makes grappler's remapper fail with
+    an E-level line on stderr (the control), which a notebook would show under its
+    training cell; the course's set-up turns the remapper off and the line with it."""
+    proc = subprocess.run([sys.executable, "-c", COMPILED_LEAKY_STEP, mode],
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert ("remapper failed" in proc.stderr) == (mode == "remapper on"), proc.stderr[-2000:]
+    assert proc.stdout.strip()

@@ -15,9 +15,11 @@
   stops answering or runs out of time, the cells run so far keep their outputs, the rest
   are marked as not run, and the fault is recorded for the report, so the submission keeps
   the points earned before it and is flagged for manual grading;
-* checks that the installed gantools package is unchanged after every notebook, restores
-  it if it is not, and flags the submission that changed it (without the sandbox, the
-  kernel could write there; do not edit the package while a grading run is going on).
+* without the sandbox (where the kernel could write anywhere it may), checks that the
+  installed gantools package is unchanged after every notebook, restores it if it is not,
+  and flags the submission that changed it. In the sandbox the package is read-only to
+  the kernel, so a change seen there was made outside it (a developer's edit during a
+  grading run): it is kept and logged, never reverted.
 
 Faults are recorded in ``resources["gantools"]["faults"]`` as dicts with the cell index,
 its label and the reason.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import signal
 import time
 from pathlib import Path
@@ -34,7 +37,7 @@ from pathlib import Path
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbformat.v4 import new_output
+from nbformat.v4 import new_code_cell, new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
@@ -75,14 +78,17 @@ class PackageSnapshot:
             h.update(str(path).encode() + b"\0" + data)
         return h.hexdigest()
 
+    def changed(self) -> list[str]:
+        """The paths (relative to the package) changed, added or removed since the snapshot."""
+        now = self._read()
+        return [str(p.relative_to(self.root)) for p in sorted(set(now) | set(self.files))
+                if now.get(p) != self.files.get(p)]
+
     def restore(self) -> list[str]:
         """Put back what changed since the snapshot; returns the changed paths."""
-        changed = []
-        now = self._read()
-        for path in sorted(set(now) | set(self.files)):
-            if now.get(path) == self.files.get(path):
-                continue
-            changed.append(str(path.relative_to(self.root)))
+        changed = self.changed()
+        for name in changed:
+            path = self.root / name
             if path in self.files:
                 path.write_bytes(self.files[path])
             else:
@@ -95,6 +101,39 @@ class MergedStreamsExecute(Execute):
     applied, so that a progress bar shows where it ended instead of every redraw."""
 
     coalesce_streams = Bool(True)
+
+
+#: Run after a solution's last cell: the gantools source files its kernel imported, relative
+#: to the repository, as a JSON list (the build's fingerprint of the solution includes them).
+IMPORTED_PROBE = """\
+import json as _json, os as _os, sys as _sys
+import gantools as _gantools
+_base = _os.path.dirname(_os.path.dirname(_os.path.abspath(_gantools.__file__)))
+_files = {_os.path.abspath(m.__file__) for m in list(_sys.modules.values())
+          if getattr(m, "__file__", None)}
+_mine = _os.path.join(_base, "gantools") + _os.sep
+print(_json.dumps(sorted(_os.path.relpath(f, _base).replace(_os.sep, "/")
+                         for f in _files if f.startswith(_mine))))
+"""
+
+
+class SolutionExecute(MergedStreamsExecute):
+    """Executes a solution notebook (``nbgrader generate_solution``) and records in its
+    metadata, under ``gancourse.imported``, which gantools source files the kernel had
+    imported by the end: with the notebook itself, what its outputs depend on.
+    (``make course`` reuses an executed solution while none of them changed.)"""
+
+    def preprocess(self, nb, resources=None, km=None):
+        nb.cells.append(new_code_cell(IMPORTED_PROBE))
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        finally:
+            probe = nb.cells.pop()
+        text = "".join(o.get("text", "") for o in probe.get("outputs", [])
+                       if o.get("output_type") == "stream" and o.get("name") == "stdout")
+        nb.metadata.setdefault("gancourse", {})["imported"] = json.loads(
+            text.strip().splitlines()[-1])
+        return nb, resources
 
 
 class SandboxedExecute(MergedStreamsExecute):
@@ -145,6 +184,7 @@ class SandboxedExecute(MergedStreamsExecute):
         self._output_bytes = 0
         self._fault = None
         with self.setup_kernel():
+            sandboxed = bool(getattr(self.km, "_sandboxed", False))
             info = self.wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = info["content"]["language_info"]
             for index, cell in enumerate(self.nb.cells):
@@ -175,7 +215,17 @@ class SandboxedExecute(MergedStreamsExecute):
                     self._record(nb, notes, index)
                     break
         self.set_widgets_metadata()
-        changed = snapshot.restore()
+        if sandboxed:
+            # The sandbox mounts every file read-only: the kernel cannot have written the
+            # package, so a change comes from outside (someone editing gantools while a
+            # grading run goes on). Keep it, and say so, rather than revert their work.
+            changed = snapshot.changed()
+            if changed:
+                self.log.warning("gantools changed while a notebook was graded (not by the "
+                                 "sandboxed submission; kept): %s", changed)
+            changed = []
+        else:
+            changed = snapshot.restore()
         if changed:
             notes["faults"].append({
                 "cell_index": None, "cell": "the submission",

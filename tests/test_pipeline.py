@@ -1,0 +1,141 @@
+"""``make course`` (gantools.pipeline) on a one-cell assignment: what it rebuilds and what it
+leaves alone.
+
+The assignment is tiny so that every stage runs for real (nbgrader, the course's kernel and
+configuration, the sandboxed autograde) in seconds: the release, the executed solution with
+its fingerprint, and the self-check in a temporary copy of the course.
+"""
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from gantools import pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "00_tiny"
+
+
+def cell(source, kind="code", **grader):
+    made = (nbformat.v4.new_code_cell(source) if kind == "code"
+            else nbformat.v4.new_markdown_cell(source))
+    if grader:
+        made.metadata["nbgrader"] = {"schema_version": 3, "grade": False, "solution": False,
+                                     "locked": False, "points": 0, **grader}
+        if not made.metadata["nbgrader"]["points"]:
+            del made.metadata["nbgrader"]["points"]
+    return made
+
+
+def tiny_notebook(title="Squares"):
+    nb = nbformat.v4.new_notebook(cells=[
+        cell(f"# {title}", kind="markdown"),
+        cell("import math", grade_id="setup", locked=True),
+        cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+             grade_id="square", solution=True),
+        cell('"""square(3) is 9."""\nassert square(3) == 9 and math.isfinite(square(2))',
+             grade_id="test_square", grade=True, locked=True, points=1),
+    ])
+    nb.metadata["kernelspec"] = {"name": "gan-course", "display_name": "Python 3 (GAN course)",
+                                 "language": "python"}
+    return nb
+
+
+@pytest.fixture
+def course(tmp_path):
+    root = tmp_path / "course"
+    (root / "source" / NAME).mkdir(parents=True)
+    shutil.copy(ROOT / "course" / "nbgrader_config.py", root / "nbgrader_config.py")
+    nbformat.write(tiny_notebook(), root / "source" / NAME / f"{NAME}.ipynb")
+    return root
+
+
+def build(course, **kw):
+    lines = []
+    rows = pipeline.build(course, course.parent / "solutions", workers=1, log=lines.append, **kw)
+    return rows, "\n".join(lines)
+
+
+def stage(log, name):
+    """What the build said about ``name`` (release, solution, self-check), line by line."""
+    lines = [line.split(None, 2) for line in log.splitlines() if line.startswith(NAME)]
+    return [text for _, said, text in lines if said == name]
+
+
+def test_build_reuses_what_is_up_to_date_and_never_touches_the_live_gradebook(course):
+    solution = course.parent / "solutions" / f"{NAME}.ipynb"
+    pipeline.add_students(course, ["solution-check"])  # what builds before this one left
+
+    rows, log = build(course)
+    print(log)
+    assert [(r["solution"], r["blank"], r["max"]) for r in rows] == [(1, 0, 1)]
+    assert stage(log, "release")[0].startswith("generated")
+    assert stage(log, "solution")[-1].startswith("executed")
+    assert stage(log, "self-check")[-1].startswith("passed: solution 1/1, blank 0")
+    assert "removed solution-check" in log
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert [s.id for s in gb.students] == []  # the self-check graded elsewhere
+        assert [a.name for a in gb.assignments] == [NAME]
+    record = pipeline.recorded(solution)
+    assert f"course/source/{NAME}/{NAME}.ipynb" in record["inputs"]
+    assert {"gantools/__init__.py", "gantools/runtime.py"} <= set(record["imported"])
+    assert record["fingerprint"] == pipeline.fingerprint(record["inputs"])
+    executed = nbformat.read(solution, 4)
+    assert executed.cells[0].source.startswith(pipeline.BANNER)
+    assert all(c.execution_count for c in executed.cells if c.cell_type == "code")
+    assert "gancourse" not in nbformat.reads(pipeline.as_submission(solution), 4).metadata
+
+    before = solution.read_bytes()
+    rows, log = build(course)
+    assert stage(log, "release") == ["up to date"]
+    assert stage(log, "solution")[0].startswith("up to date")
+    assert stage(log, "self-check")[0].startswith("up to date")
+    assert solution.read_bytes() == before  # an unchanged build writes nothing
+    assert rows[0]["solution_run"] == "reused" and rows[0]["self_check"] == "cached"
+
+    # a student has the release: a changed source is not released over their copy
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.add_student("alice")
+        gb.add_submission(NAME, "alice")
+    release = (course / "release" / NAME / f"{NAME}.ipynb").read_bytes()
+    nbformat.write(tiny_notebook("Squares, revised"), course / "source" / NAME / f"{NAME}.ipynb")
+    with pytest.raises(pipeline.PipelineError, match=r"(?s)alice.*RERELEASE=1"):
+        build(course)
+    assert (course / "release" / NAME / f"{NAME}.ipynb").read_bytes() == release
+    assert solution.read_bytes() == before
+
+    rows, log = build(course, rerelease=True)  # asked for: everything downstream reruns
+    assert stage(log, "release")[0].startswith("regenerated")
+    assert f"course/source/{NAME}/{NAME}.ipynb changed" in stage(log, "solution")[0]
+    assert "Squares, revised" in nbformat.read(solution, 4).cells[1].source
+    assert rows[0]["solution_run"] == "executed" and rows[0]["self_check"] == "ran"
+    assert pipeline.gradebook_students(course) == ["alice"]
+
+
+def test_an_imported_file_or_a_data_file_that_changes_makes_a_solution_stale(tmp_path):
+    root = tmp_path
+    (root / "gantools" / "weights").mkdir(parents=True)
+    (root / "gantools" / "a.py").write_text("A = 1")
+    (root / "gantools" / "b.py").write_text("B = 1")
+    (root / "gantools" / "weights" / "w.json").write_text("[1]")
+    course = root / "course"
+    (course / "source" / NAME).mkdir(parents=True)
+    (course / "source" / NAME / f"{NAME}.ipynb").write_text("{}")
+    kw = {"root": root, "package": root / "gantools"}
+    inputs = pipeline.solution_inputs(course, NAME, ["gantools/a.py"], **kw)
+    assert sorted(inputs) == [f"course/source/{NAME}/{NAME}.ipynb", "gantools/a.py",
+                              "gantools/weights/w.json"]
+    record = {"imported": ["gantools/a.py"], "inputs": inputs}
+    assert pipeline.stale_inputs(course, NAME, record, **kw) == []
+    (root / "gantools" / "b.py").write_text("B = 2")  # not imported by the notebook
+    assert pipeline.stale_inputs(course, NAME, record, **kw) == []
+    (root / "gantools" / "a.py").write_text("A = 2")
+    (root / "gantools" / "weights" / "w.json").write_text("[2]")
+    assert pipeline.stale_inputs(course, NAME, record, **kw) == [
+        "gantools/a.py", "gantools/weights/w.json"]
+    (root / "gantools" / "a.py").unlink()
+    assert "gantools/a.py" in pipeline.stale_inputs(course, NAME, record, **kw)
+    assert pipeline.stale_inputs(course, NAME, {}, **kw) == ["no fingerprint recorded"]
