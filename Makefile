@@ -66,6 +66,7 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_batchnorm.py
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_autograde.py
 	$(PY) benchmarks/bench_tricks.py
