@@ -177,6 +177,35 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def python_digest(path: Path) -> str:
+    """What running a Python file depends on: its syntax tree without docstrings, so that
+    comments, docstrings and layout can change without making solutions stale. A file that
+    does not parse digests by its bytes."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError):
+        return digest(path)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
+                isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return "ast:" + hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+def code_digest(path: Path) -> str:
+    """What executing a notebook depends on: its code cells (source and nbgrader metadata,
+    in order). Markdown is left out: a change of text alone needs no re-execution."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    code = [(c.source, c.metadata.get("nbgrader", {})) for c in nb.cells
+            if c.cell_type == "code"]
+    return "code:" + hashlib.sha256(json.dumps(code, sort_keys=True).encode()).hexdigest()
+
+
 def fingerprint(inputs: dict[str, str]) -> str:
     """One digest of ``{relative path: file digest}``."""
     return hashlib.sha256(json.dumps(sorted(inputs.items())).encode()).hexdigest()
@@ -201,13 +230,15 @@ def package_data_files(package: Path = PACKAGE) -> list[Path]:
 def solution_inputs(course: Path, assignment: str, imported, root: Path = ROOT,
                     package: Path = PACKAGE) -> dict[str, str]:
     """What an executed solution depends on, as ``{path: digest}``: the assignment's
-    source files (``course/source/...``), the gantools files its kernel imported (paths
+    source files (``course/source/...``; of a notebook, its code cells), the gantools
+    files its kernel imported (of each, its code without docstrings and comments; paths
     relative to ``root``, the folder holding the package; a file that no longer exists
     digests as ``"missing"``) and the package's data files."""
-    inputs = {_relative(p, course.parent): digest(p) for p in source_files(course, assignment)}
+    inputs = {_relative(p, course.parent): code_digest(p) if p.suffix == ".ipynb" else digest(p)
+              for p in source_files(course, assignment)}
     for name in imported:
         path = root / name
-        inputs[name] = digest(path) if path.is_file() else "missing"
+        inputs[name] = python_digest(path) if path.is_file() else "missing"
     for path in package_data_files(package):
         inputs[_relative(path, root)] = digest(path)
     return inputs
@@ -381,8 +412,23 @@ def solution(course: Path, solutions: Path, assignment: str, force: bool, log) -
     for source in notebooks(course / "source" / assignment):
         target = solutions / source.name
         record = recorded(target)
-        stale = ["--force"] if force else stale_inputs(course, assignment, record)
-        if not stale:
+        if force:
+            why = "--force"
+        elif not record.get("inputs"):
+            why = "no fingerprint recorded"
+        else:
+            stale = stale_inputs(course, assignment, record)
+            why = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3
+                                          else "") + " changed" if stale else ""
+        if not why and record.get("text") != digest(source):
+            if refresh_text(source, target):
+                _say(log, assignment, "solution", "text refreshed from the source (its "
+                     "markdown changed, its code did not: nothing to execute)")
+                out[source.stem] = {"solution_run": "text refreshed",
+                                    "full_run_s": record.get("full_run_s", float("nan"))}
+                continue
+            why = "the notebook's cells were added, removed or moved"
+        if not why:
             _say(log, assignment, "solution",
                  f"up to date (fingerprint {record['fingerprint'][:12]}, executed in "
                  f"{record.get('full_run_s', 0):.0f} s)")
@@ -390,9 +436,7 @@ def solution(course: Path, solutions: Path, assignment: str, force: bool, log) -
                                 "full_run_s": record.get("full_run_s", float("nan"))}
             continue
         last = record.get("full_run_s")
-        _say(log, assignment, "solution", "executing in full mode ("
-             + ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
-             + (" changed" if stale[0] not in ("--force", "no fingerprint recorded") else "")
+        _say(log, assignment, "solution", f"executing in full mode ({why}"
              + (f"; last run took {last:.0f} s" if last else "") + ") ...")
         t0 = time.perf_counter()
         run_nbgrader(course, "generate_solution", assignment, "--force",
@@ -418,7 +462,8 @@ def publish(executed: Path, target: Path, course: Path, assignment: str, seconds
                             "gantools.grading.execute.SolutionExecute (nbgrader_config.py)?")
     inputs = solution_inputs(course, assignment, imported, root, package)
     nb.metadata["gancourse"] = {"fingerprint": fingerprint(inputs), "full_run_s": round(seconds, 1),
-                                "imported": imported, "inputs": inputs}
+                                "imported": imported, "inputs": inputs,
+                                "text": digest(course / "source" / assignment / executed.name)}
     source = Path("course/source") / assignment / executed.name
     banner = (f"{BANNER} `make course` from `{source.as_posix()}` and executed in full "
               "mode. Do not edit by hand: edit the source and rebuild.*")
@@ -427,6 +472,39 @@ def publish(executed: Path, target: Path, course: Path, assignment: str, seconds
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner))
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
+
+
+def refresh_text(source: Path, target: Path) -> bool:
+    """Give an executed solution the markdown of its source, keeping its executed code
+    cells; False (nothing written) unless the source's code cells are the solution's, in
+    the same order, with the same ids."""
+    import nbformat
+
+    src = nbformat.read(source, as_version=4)
+    sol = nbformat.read(target, as_version=4)
+    banner = sol.cells[:1] if sol.cells and sol.cells[0].source.startswith(BANNER) else []
+    executed = {c.id: c for c in sol.cells if c.cell_type == "code"}
+    old_text = {c.id: c for c in sol.cells if c.cell_type != "code"}
+    src_code = [c for c in src.cells if c.cell_type == "code"]
+    if [c.id for c in src_code] != [c.id for c in sol.cells if c.cell_type == "code"] or \
+            any(executed[c.id].source != c.source for c in src_code) or \
+            any("BEGIN MARK SCHEME" in c.source for c in src.cells):
+        return False
+    cells = []
+    for cell in src.cells:
+        if cell.cell_type == "code":
+            cells.append(executed[cell.id])
+        else:
+            kept = old_text.get(cell.id)
+            if kept is not None:
+                kept.source = cell.source
+                cells.append(kept)
+            else:
+                cells.append(cell)
+    sol.cells = banner + cells
+    sol.metadata.setdefault("gancourse", {})["text"] = digest(source)
+    nbformat.write(sol, target)
+    return True
 
 
 def as_submission(solution_path: Path) -> str:

@@ -31,6 +31,7 @@ def cell(source, kind="code", **grader):
 
 
 def tiny_notebook(title="Squares"):
+    """Four cells with fixed ids, as the course's notebooks have."""
     nb = nbformat.v4.new_notebook(cells=[
         cell(f"# {title}", kind="markdown"),
         cell("import math", grade_id="setup", locked=True),
@@ -39,6 +40,9 @@ def tiny_notebook(title="Squares"):
         cell('"""square(3) is 9."""\nassert square(3) == 9 and math.isfinite(square(2))',
              grade_id="test_square", grade=True, locked=True, points=1),
     ])
+    for made, cell_id in zip(nb.cells, ["title", "setup", "square", "test_square"],
+                             strict=True):
+        made.id = cell_id
     nb.metadata["kernelspec"] = {"name": "gan-course", "display_name": "Python 3 (GAN course)",
                                  "language": "python"}
     return nb
@@ -70,7 +74,6 @@ def test_build_reuses_what_is_up_to_date_and_never_touches_the_live_gradebook(co
     pipeline.add_students(course, ["solution-check"])  # what builds before this one left
 
     rows, log = build(course)
-    print(log)
     assert [(r["solution"], r["blank"], r["max"]) for r in rows] == [(1, 0, 1)]
     assert stage(log, "release")[0].startswith("generated")
     assert stage(log, "solution")[-1].startswith("executed")
@@ -96,12 +99,26 @@ def test_build_reuses_what_is_up_to_date_and_never_touches_the_live_gradebook(co
     assert solution.read_bytes() == before  # an unchanged build writes nothing
     assert rows[0]["solution_run"] == "reused" and rows[0]["self_check"] == "cached"
 
+    # the text changed, not the code: a new release, the solution's text refreshed in place
+    nbformat.write(tiny_notebook("Squares, revised"), course / "source" / NAME / f"{NAME}.ipynb")
+    rows, log = build(course)
+    assert stage(log, "release")[0].startswith("generated")
+    assert stage(log, "solution")[0].startswith("text refreshed")
+    refreshed = nbformat.read(solution, 4)
+    assert refreshed.cells[1].source == "# Squares, revised"
+    assert [c.outputs for c in refreshed.cells if c.cell_type == "code"] == \
+        [c.outputs for c in executed.cells if c.cell_type == "code"]
+    assert rows[0]["solution_run"] == "text refreshed" and rows[0]["self_check"] == "ran"
+
     # a student has the release: a changed source is not released over their copy
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         gb.add_student("alice")
         gb.add_submission(NAME, "alice")
     release = (course / "release" / NAME / f"{NAME}.ipynb").read_bytes()
-    nbformat.write(tiny_notebook("Squares, revised"), course / "source" / NAME / f"{NAME}.ipynb")
+    before = solution.read_bytes()
+    changed = tiny_notebook("Squares, revised")
+    changed.cells[1].source = "import math  # for isfinite"
+    nbformat.write(changed, course / "source" / NAME / f"{NAME}.ipynb")
     with pytest.raises(pipeline.PipelineError, match=r"(?s)alice.*RERELEASE=1"):
         build(course)
     assert (course / "release" / NAME / f"{NAME}.ipynb").read_bytes() == release
@@ -110,7 +127,7 @@ def test_build_reuses_what_is_up_to_date_and_never_touches_the_live_gradebook(co
     rows, log = build(course, rerelease=True)  # asked for: everything downstream reruns
     assert stage(log, "release")[0].startswith("regenerated")
     assert f"course/source/{NAME}/{NAME}.ipynb changed" in stage(log, "solution")[0]
-    assert "Squares, revised" in nbformat.read(solution, 4).cells[1].source
+    assert "# for isfinite" in nbformat.read(solution, 4).cells[2].source
     assert rows[0]["solution_run"] == "executed" and rows[0]["self_check"] == "ran"
     assert pipeline.gradebook_students(course) == ["alice"]
 
@@ -123,15 +140,18 @@ def test_an_imported_file_or_a_data_file_that_changes_makes_a_solution_stale(tmp
     (root / "gantools" / "weights" / "w.json").write_text("[1]")
     course = root / "course"
     (course / "source" / NAME).mkdir(parents=True)
-    (course / "source" / NAME / f"{NAME}.ipynb").write_text("{}")
+    nbformat.write(tiny_notebook(), course / "source" / NAME / f"{NAME}.ipynb")
     kw = {"root": root, "package": root / "gantools"}
     inputs = pipeline.solution_inputs(course, NAME, ["gantools/a.py"], **kw)
     assert sorted(inputs) == [f"course/source/{NAME}/{NAME}.ipynb", "gantools/a.py",
                               "gantools/weights/w.json"]
+    assert inputs[f"course/source/{NAME}/{NAME}.ipynb"].startswith("code:")
     record = {"imported": ["gantools/a.py"], "inputs": inputs}
     assert pipeline.stale_inputs(course, NAME, record, **kw) == []
     (root / "gantools" / "b.py").write_text("B = 2")  # not imported by the notebook
     assert pipeline.stale_inputs(course, NAME, record, **kw) == []
+    (root / "gantools" / "a.py").write_text('"""The value A."""\n\nA = 1  # one\n')
+    assert pipeline.stale_inputs(course, NAME, record, **kw) == []  # text, not code
     (root / "gantools" / "a.py").write_text("A = 2")
     (root / "gantools" / "weights" / "w.json").write_text("[2]")
     assert pipeline.stale_inputs(course, NAME, record, **kw) == [

@@ -1,5 +1,6 @@
 """The executed solutions for self-learners are generated from the course source."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -45,3 +46,32 @@ def test_solution_shows_training_as_it_ended(source):
     bars = [line for o in outputs if o.output_type == "stream"
             for line in o.text.splitlines() if line.startswith("training:")]
     assert bars and all("100%" in line for line in bars), bars[:3]
+
+
+TENSORFLOW_NOISE = re.compile(r"^[IWEF]\d{4} |absl::|cuInit|cuda drivers|oneDNN custom operations"
+                              r"|remapper failed|TF-TRT|computation placer", re.MULTILINE)
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_solution_shows_no_tensorflow_noise(source):
+    """A self-learner's first output is the course's: no C++ log lines of TensorFlow (start-up
+    notices, missing-GPU errors, grappler's remapper) anywhere in the executed solution."""
+    nb = nbformat.read(ROOT / "solutions" / source.name, 4)
+    noise = [(i, m.group(0)) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+             for o in c.outputs if o.output_type == "stream"
+             for m in [TENSORFLOW_NOISE.search(o.text)] if m]
+    assert not noise, f"TensorFlow's log lines in cells {noise}: rebuild with `make course`"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_solution_records_the_fingerprint_make_course_reuses_it_by(source):
+    """A fresh clone's `make course` executes nothing when the committed solutions are up to
+    date: each records what it was executed from, and that still matches the tree."""
+    from gantools import pipeline
+
+    record = pipeline.recorded(ROOT / "solutions" / source.name)
+    assert record.get("fingerprint"), "no fingerprint: rebuild with `make course`"
+    stale = pipeline.stale_inputs(pipeline.COURSE, source.parent.name, record)
+    assert not stale, (f"{source.name} was executed before {stale} changed: rebuild it with "
+                       f"`make course ONLY={source.parent.name}` and commit it")
+    assert record["text"] == pipeline.digest(source), "`make course` refreshes its text"
