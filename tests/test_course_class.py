@@ -8,6 +8,7 @@ from class_grading import (
     check_feedback_hides_hidden_tests,
     check_perfect_full_marks_blank_zero_everywhere,
     check_perfect_runs_cleanly,
+    check_release_is_clean,
     grade_class,
     graded,
     make_course,
@@ -21,6 +22,11 @@ OTHERS = [a for a in ASSIGNMENTS if a != "01_basic_gan"]
 def graded_class(tmp_path_factory):
     course = make_course(tmp_path_factory.mktemp("course"), OTHERS)
     return grade_class(course, {a: perfect_and_blank(course, a) for a in OTHERS})
+
+
+@pytest.mark.parametrize("assignment", OTHERS)
+def test_the_release_is_clean(graded_class, assignment):
+    check_release_is_clean(graded_class["course"], assignment)
 
 
 @pytest.mark.parametrize("assignment", OTHERS)
