@@ -16,7 +16,7 @@ export PYTHONHASHSEED ?= 0
 DEMO_STEPS ?= 1500
 DEMO_OUT   ?= runs/demo
 
-.PHONY: help venv lint test course demo lab bench sandbox clean-venv
+.PHONY: help venv lint test course demo lab bench sandbox browser clean-venv
 
 help:
 	@echo "make course   the main job: student release, executed solutions, autograding self-check"
@@ -29,6 +29,7 @@ help:
 	@echo "make bench    the benchmarks in benchmarks/ (minutes; prints tables)"
 	@echo "make venv     only create/refresh .venv"
 	@echo "make sandbox  install bubblewrap, the autograder's kernel sandbox (Debian/Ubuntu)"
+	@echo "make browser  install Chromium for tests/test_browser.py (Debian/Ubuntu)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "gantools needs Python >= 3.10; run make PYTHON=/path/to/python3.1x")'
@@ -78,6 +79,14 @@ sandbox:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap >/dev/null && \
 		echo "bubblewrap: $$(bwrap --version)"; }
+
+# Chromium runs a release notebook in JupyterLab for tests/test_browser.py (README: Tested in
+# a real browser); Playwright drives this system build, it never downloads its own
+browser:
+	@command -v chromium >/dev/null 2>&1 && echo "chromium: $$(chromium --version)" || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null && \
+		echo "chromium: $$(chromium --version)"; }
 
 clean-venv:
 	rm -rf $(VENV)

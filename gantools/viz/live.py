@@ -4,7 +4,10 @@
 grid (from the fixed latent batch, so pictures over time are comparable) and the
 training curves, replaced in place every time it is called. It updates ordinary display
 outputs rather than widgets, so a notebook executed without a browser (the course's
-solutions, nbgrader's feedback) keeps the pictures as training ended.
+solutions, nbgrader's feedback) keeps the pictures as training ended. Its outputs are
+shown when it is created, before ``fit`` starts the progress bar: a display output shown
+after the bar's first line would split the bar in two in JupyterLab, a stale copy above
+the pictures and the live one below (``tests/test_browser.py`` looks at the page).
 Outside a notebook it falls back to saving the same two figures as PNG files in a
 folder (``samples.png`` and ``curves.png``, overwritten) and printing where they are.
 """
@@ -65,18 +68,26 @@ class LiveDashboard:
         self.real = None if real is None else np.asarray(real)
         self._handles = None
         self.updates = 0
+        if self.notebook:  # now, above the progress bar that fit is about to start
+            self._show_placeholders()
 
-    def _show(self, step, samples, curves):
-        """Show (first call) or replace (later calls) the status line and both pictures."""
+    def _show_placeholders(self):
         from IPython import display as ipd
 
+        placeholders = [ipd.HTML("<b>waiting for the first pictures</b>"), ipd.HTML(""),
+                        ipd.HTML("")]
+        self._handles = [ipd.display(o, display_id=True) for o in placeholders]
+
+    def _show(self, step, samples, curves):
+        """Replace the status line and both pictures shown by the constructor."""
+        from IPython import display as ipd
+
+        if self._handles is None:  # ``notebook`` switched on after construction
+            self._show_placeholders()
         outputs = [ipd.HTML(f"<b>step {step}</b>"), ipd.Image(data=samples, format="png"),
                    ipd.Image(data=curves, format="png") if curves else ipd.HTML("")]
-        if self._handles is None:
-            self._handles = [ipd.display(o, display_id=True) for o in outputs]
-        else:
-            for handle, output in zip(self._handles, outputs, strict=True):
-                handle.update(output)
+        for handle, output in zip(self._handles, outputs, strict=True):
+            handle.update(output)
 
     def __call__(self, trainer) -> None:
         samples = _png(sample_figure(trainer, self.centres, self.sigma, self.real))
