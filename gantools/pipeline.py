@@ -41,7 +41,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .kernel import KERNEL_NAME, ensure_installed
+from .kernel import ensure_installed
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "gantools"
@@ -99,29 +99,6 @@ def unlocked_code_cells(notebook: Path) -> list[str]:
         if cell.cell_type == "code" and not (meta.get("solution") or meta.get("locked")):
             loose.append(cell.source.split("\n", 1)[0][:60])
     return loose
-
-
-def execute(notebook: Path, output: Path, short: bool, timeout: int = 1200) -> float:
-    """Execute a notebook top to bottom (full or short mode); returns seconds taken."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    ensure_installed()
-    nb = nbformat.read(notebook, as_version=4)
-    env_short = os.environ.get("GANCOURSE_SHORT")
-    os.environ["GANCOURSE_SHORT"] = "1" if short else ""
-    start = time.perf_counter()
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME, coalesce_streams=True,
-                       resources={"metadata": {"path": str(notebook.parent)}}).execute()
-    finally:
-        if env_short is None:
-            os.environ.pop("GANCOURSE_SHORT", None)
-        else:
-            os.environ["GANCOURSE_SHORT"] = env_short
-    output.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, output)
-    return time.perf_counter() - start
 
 
 def submit(course: Path, assignment: str, student: str, files: dict[str, Path | bytes]):
