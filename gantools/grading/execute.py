@@ -41,7 +41,7 @@ from nbformat.v4 import new_code_cell, new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
-from .harness import PACKAGE
+PACKAGE = Path(__file__).resolve().parent.parent  # the gantools package folder
 
 
 def state(resources) -> dict:

@@ -1,0 +1,121 @@
+"""``python -m gantools.grading.child``: the process that starts a grading worker's nbgraders.
+
+A grading worker (:mod:`gantools.grade`) runs ``nbgrader autograde`` once per submission.
+Started afresh each time, nbgrader would spend seconds importing itself and the course's
+plug-ins before grading anything, several times what sequential ``nbgrader autograde``
+spends per submission. So each worker starts this server once: it imports nbgrader and
+the plug-ins, then, for each request, forks a child that runs nbgrader with the request's
+arguments, working folder, environment and log file. The server itself starts no thread,
+so the fork copies a quiet, single-threaded process; TensorFlow, which the value checks
+import, is imported in the child, never here.
+
+The protocol is one JSON line each way on stdin/stdout:
+
+* request ``{"argv": [...], "cwd": ..., "env": {...}, "log": ...}``;
+* answer ``{"pid": N}`` once the child runs, its own process group (``kill -9 -N`` stops
+  nbgrader and what it started); then ``{"returncode": R, "cpu_seconds": S}`` when it
+  ended, with the CPU time of the child and of the processes it waited for (the kernel).
+
+When the worker goes away (its end of stdin closes), the server stops the running child
+and exits; a child whose server is gone stops by itself within a second, and the sandboxed
+kernel follows, since its launcher watches nbgrader the same way
+(:mod:`gantools.grading.sandbox`). ``prctl(PR_SET_PDEATHSIG)`` would not do: it fires
+when the *thread* that started the process ends, and a Dask worker runs tasks on pool
+threads that come and go.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sys
+import threading
+import time
+
+EXIT_ORPHANED = 70  # the server that forked this child is gone
+PRELOAD = ("nbgrader.apps.nbgraderapp", "gantools.grading.nbgrader_ext",
+           "gantools.grading.execute", "gantools.grading.sandbox")
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    print(f"gantools: the grading server (pid {parent}) is gone; stopping nbgrader",
+          file=sys.stderr, flush=True)
+    os._exit(EXIT_ORPHANED)
+
+
+def _child(request: dict) -> None:
+    """In the forked child: become nbgrader with the request's settings; never returns."""
+    code = 1
+    try:
+        os.setsid()
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        threading.Thread(target=_watch, args=(os.getppid(),), daemon=True).start()
+        from nbgrader.apps.nbgraderapp import main as nbgrader_main
+
+        sys.argv = ["nbgrader", *request["argv"]]
+        try:
+            code = nbgrader_main() or 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    except BaseException:  # noqa: BLE001 - reported in the log, the exit status says it
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _send(message: dict) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def _wait(pid: int) -> tuple[int, float] | None:
+    """Wait for the child while watching stdin; None when the worker went away."""
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+        readable, _, _ = select.select([sys.stdin], [], [], 0.2)
+        if readable and not sys.stdin.readline():  # EOF: the worker is gone
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+
+
+def serve() -> int:
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    _send({"ready": os.getpid()})
+    while True:
+        line = sys.stdin.readline()
+        if not line:  # the worker is gone
+            return 0
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(request)
+        _send({"pid": pid})
+        ended = _wait(pid)
+        if ended is None:
+            return 0
+        _send({"returncode": ended[0], "cpu_seconds": ended[1]})
+
+
+if __name__ == "__main__":
+    sys.exit(serve())
