@@ -16,13 +16,15 @@ export PYTHONHASHSEED ?= 0
 DEMO_STEPS ?= 1500
 DEMO_OUT   ?= runs/demo
 
-.PHONY: help venv lint test course demo lab bench sandbox browser clean-venv
+.PHONY: help venv lint test course grade demo lab bench sandbox browser clean-venv
 
 help:
 	@echo "make course   the main job: student release, executed solutions, autograding self-check"
 	@echo "              only what changed; ONLY=\"04_lsgan\" for some assignments, FORCE=1 to"
 	@echo "              re-execute, RERELEASE=1 to regenerate releases students already have"
 	@echo "make test     create .venv if needed, lint, run the whole test suite"
+	@echo "make grade    autograde every submission of ASSIGNMENT=... on WORKERS=N local Dask"
+	@echo "              workers (default: one per core); SCHEDULER=tcp://host:8786 for a cluster"
 	@echo "make lab      JupyterLab on the course (students and self-learners)"
 	@echo "make demo     train the course's DCGAN on the bundled digits from the command line"
 	@echo "make lint     ruff on .py and .ipynb files"
@@ -55,6 +57,12 @@ course: $(STAMP)
 	$(PY) -m gantools.pipeline $(if $(ONLY),--only $(ONLY),) $(if $(FORCE),--force,) \
 		$(if $(RERELEASE),--rerelease,) $(if $(WORKERS),--workers $(WORKERS),)
 
+# Instructors: a whole class in parallel (README: Grading a whole class in parallel)
+grade: $(STAMP)
+	@test -n "$(ASSIGNMENT)" || { echo "make grade needs ASSIGNMENT=..., e.g. make grade ASSIGNMENT=01_basic_gan"; exit 2; }
+	$(PY) -m gantools.grade $(ASSIGNMENT) $(if $(WORKERS),--workers $(WORKERS),) \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER),) $(if $(FORCE),--force,)
+
 demo: $(STAMP)
 	$(PY) -m gantools train --dataset digits --loss non-saturating --steps $(DEMO_STEPS) \
 		--every 250 --out $(DEMO_OUT) $(if $(wildcard $(DEMO_OUT)/checkpoints/checkpoint),--resume,)
@@ -70,6 +78,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_batchnorm.py
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_autograde.py
+	$(PY) benchmarks/bench_grade.py
 	$(PY) benchmarks/bench_tricks.py
 	$(PY) benchmarks/bench_wgan.py
 

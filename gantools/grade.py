@@ -7,23 +7,11 @@ gradebook, graded notebooks, flags and ``nbgrader export`` as ``nbgrader autogra
 
 How one submission is graded
 ----------------------------
-The coordinator (this process) sends a worker everything the grading needs, so a worker
-may run on another machine without the course's files:
-
-* the course's ``nbgrader_config.py`` and the assignment's non-notebook source files;
-* a *template gradebook*: the course's gradebook without students and submissions (only
-  the assignments, their notebooks and cells), copied with SQLite's backup and vacuumed;
-* the student's gradebook entry and, when the student was graded before, the state of that
-  submission (extension, manual scores, comments), since autograde's results depend on them;
-* the submitted files.
-
-The worker builds a private one-student course in a temporary folder and runs the real
-``nbgrader autograde ASSIGNMENT --student ID`` there with the course's preprocessors: the
-grading policy, the bubblewrap sandbox, the value checks, the flags. It sends back the
-autograded folder and the submission's rows of its gradebook (scores, comments,
-``needs_manual_grade``, penalties). The coordinator, the gradebook's only writer, copies
-those rows into the course's gradebook and then moves the folder into ``autograded/``, so
-an interrupted run leaves every submission either graded or missing.
+On a worker, in a private one-student course through the real ``nbgrader autograde``
+(:mod:`gantools.grading.worker`). The coordinator (this process) is the gradebook's only
+writer: it copies the rows the worker sends back into the course's gradebook
+(:mod:`gantools.grading.gradebook`) and then moves the graded folder into ``autograded/``
+whole, so an interrupted run leaves every submission either graded or missing.
 
 Failures
 --------
@@ -31,9 +19,15 @@ A submission whose grading fails (nbgrader's error, a worker that dies, a gradin
 past ``--timeout``) is sent again once; when the second attempt fails too, it is recorded
 with its reason in ``grading/<assignment>/summary.json`` and its nbgrader log, and the
 batch goes on. Like ``nbgrader autograde``, a failed submission has no autograded folder,
-and its gradebook entry is what nbgrader left. Running the command again grades only what
-is missing: submissions without an autograded folder, or submitted again since
-(``--force`` grades everything).
+and its gradebook entry is what nbgrader left. A submission graded with *faults* (its
+kernel died, flooded its output or ran past the submission's time budget: things a machine
+busy with other gradings can cause) is graded once more too, and the second grading is
+kept. Running the command again grades only what is missing: submissions without an
+autograded folder, or submitted again since (``--force`` grades everything).
+
+No more submissions are in flight than the cluster has worker threads: a submission waits
+in the coordinator, not in a worker's queue, so a worker that dies takes with it only the
+submission it was grading.
 
 The engine
 ----------
@@ -49,133 +43,28 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import datetime as dt
 import json
 import os
-import re
-import select
-import shutil
-import signal
-import socket
-import sqlite3
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 import uuid
-import warnings
 from pathlib import Path
 
 from gantools import pipeline
+from gantools.grading.gradebook import (
+    GradeError,
+    apply_state,
+    db_url,
+    student_record,
+    submission_state,
+    template_gradebook,
+)
+from gantools.grading.worker import grade_submission, read_files, write_files
 
-SUBMISSION_TABLES = ("comment", "grade", "submitted_notebook", "submitted_assignment",
-                     "student")
-GRADE_FIELDS = ("auto_score", "manual_score", "extra_credit", "needs_manual_grade")
-COMMENT_FIELDS = ("auto_comment", "manual_comment")
-STUDENT_FIELDS = ("first_name", "last_name", "email", "lms_user_id")
 ENV_PREFIXES = ("GANCOURSE_", "GANTOOLS_")  # the grading's settings, sent to every worker
 TIMEOUT_MARGIN_S = 300  # kernel start, nbgrader's own work, the sandbox's stuck timeout
-LOG_TAIL = 20_000
-SERVER_START_S = 120  # importing nbgrader on a loaded machine
 CONNECT_TIMEOUT = "30s"  # to reach a running scheduler
-
-
-class GradeError(RuntimeError):
-    """The class cannot be graded as asked (what is wrong and what to do)."""
-
-
-def db_url(course: Path) -> str:
-    return f"sqlite:///{course / 'gradebook.db'}"
-
-
-# --- the gradebook: what a worker starts from, what it sends back ---------------------------
-
-def template_gradebook(course: Path) -> bytes:
-    """The course's gradebook without students and submissions: the assignments, notebooks
-    and cells that autograde needs, and nothing about anyone (the copy is vacuumed, so no
-    deleted row survives in a free page)."""
-    source = course / "gradebook.db"
-    if not source.is_file():
-        raise GradeError(f"no gradebook at {source}: release the assignment first "
-                         "(make course, or nbgrader generate_assignment)")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "gradebook.db"
-        with contextlib.closing(sqlite3.connect(source)) as src, \
-                contextlib.closing(sqlite3.connect(path)) as dst:
-            src.backup(dst)
-            dst.executescript("".join(f"DELETE FROM {t};" for t in SUBMISSION_TABLES))
-            dst.commit()
-            dst.execute("VACUUM")
-        return path.read_bytes()
-
-
-def student_record(gb, student: str) -> dict:
-    from nbgrader.api import MissingEntry
-
-    try:
-        found = gb.find_student(student)
-    except MissingEntry:
-        return {}
-    return {k: getattr(found, k) for k in STUDENT_FIELDS if getattr(found, k) is not None}
-
-
-def submission_state(gb, assignment: str, student: str) -> dict | None:
-    """Everything the gradebook holds about one submission, as plain data (JSON-safe), or
-    None when there is no such submission."""
-    from nbgrader.api import MissingEntry
-
-    try:
-        sub = gb.find_submission(assignment, student)
-    except MissingEntry:
-        return None
-    return {
-        "timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
-        "extension_s": sub.extension.total_seconds() if sub.extension is not None else None,
-        "notebooks": {nb.name: {
-            "flagged": nb.flagged,
-            "late_submission_penalty": nb.late_submission_penalty,
-            "grades": {g.name: {k: getattr(g, k) for k in GRADE_FIELDS} for g in nb.grades},
-            "comments": {c.name: {k: getattr(c, k) for k in COMMENT_FIELDS}
-                         for c in nb.comments},
-        } for nb in sub.notebooks},
-    }
-
-
-def apply_state(gb, assignment: str, student: str, state: dict) -> None:
-    """Make the gradebook's submission exactly ``state`` (from :func:`submission_state`),
-    creating the student and the submission when needed."""
-    from sqlalchemy.exc import SAWarning
-
-    with warnings.catch_warnings():  # nbgrader's own autoflush warnings, harmless
-        warnings.simplefilter("ignore", SAWarning)
-        _apply_state(gb, assignment, student, state)
-
-
-def _apply_state(gb, assignment: str, student: str, state: dict) -> None:
-    gb.update_or_create_student(student)
-    timestamp = dt.datetime.fromisoformat(state["timestamp"]) if state["timestamp"] else None
-    extension = (dt.timedelta(seconds=state["extension_s"])
-                 if state["extension_s"] is not None else None)
-    sub = gb.update_or_create_submission(assignment, student, timestamp=timestamp,
-                                         extension=extension)
-    notebooks = {nb.name: nb for nb in sub.notebooks}
-    if set(notebooks) != set(state["notebooks"]):
-        raise GradeError(f"{assignment}: the gradebook's notebooks {sorted(notebooks)} are not "
-                         f"the graded ones {sorted(state['notebooks'])}; was the assignment "
-                         "released again while it was graded?")
-    for name, saved in state["notebooks"].items():
-        nb = notebooks[name]
-        nb.flagged = saved["flagged"]
-        nb.late_submission_penalty = saved["late_submission_penalty"]
-        for rows, kind, fields in ((nb.grades, "grades", GRADE_FIELDS),
-                                   (nb.comments, "comments", COMMENT_FIELDS)):
-            by_name = {row.name: row for row in rows}
-            for cell, values in saved[kind].items():
-                for field in fields:
-                    setattr(by_name[cell], field, values[field])
-    gb.db.commit()
 
 
 # --- what to grade -------------------------------------------------------------------------
@@ -211,19 +100,6 @@ def plan(course: Path, assignment: str, students=None, force: bool = False):
     return todo, done
 
 
-def _read_files(folder: Path, skip=()) -> dict:
-    """``{relative path: (bytes, mode)}`` of the files under ``folder``."""
-    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mode & 0o777)
-            for p in sorted(folder.rglob("*")) if p.is_file()
-            and not any(p.match(pattern) for pattern in skip)}
-
-
-def _write_files(folder: Path, files: dict) -> None:
-    for name, (content, mode) in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        path.chmod(mode)
 
 
 def _grading_env() -> dict:
@@ -239,139 +115,6 @@ def default_timeout(env: dict, notebooks: int) -> int:
         + TIMEOUT_MARGIN_S
 
 
-# --- on the worker -------------------------------------------------------------------------
-
-def failure_reason(log: str, returncode: int | None) -> str:
-    """The reason to record for a failed nbgrader run: the last exception its log names,
-    or its exit status."""
-    found = re.findall(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$", log, re.MULTILINE)
-    found = [f for f in found if f[0] != "NbGraderException"] or found
-    if found:
-        name, message = found[-1]
-        return f"{name}: {message.strip()}"[:300]
-    return f"nbgrader exited with status {returncode}"
-
-
-class GradingServerDied(RuntimeError):
-    pass
-
-
-class GradingServer:
-    """This worker thread's :mod:`gantools.grading.child` server, which forks one nbgrader
-    per submission from a process that has imported nbgrader and the course's plug-ins
-    once (see there for the protocol)."""
-
-    def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, "-m", "gantools.grading.child"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.buffer = b""
-        if "ready" not in self._read(SERVER_START_S):
-            raise GradingServerDied("the grading server did not start")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def _read(self, timeout: float) -> dict | None:
-        """The server's next line, None after ``timeout`` seconds without one."""
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                return None
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                raise GradingServerDied(f"the grading server (pid {self.proc.pid}) died")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return json.loads(line)
-
-    def run(self, argv, cwd: Path, env: dict, log: Path, timeout: float):
-        """Run ``nbgrader argv``: ``(exit status or None after timeout, CPU seconds)``."""
-        request = {"argv": argv, "cwd": str(cwd), "env": env, "log": str(log)}
-        try:
-            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            raise GradingServerDied("the grading server is gone") from None
-        started = self._read(SERVER_START_S)
-        if started is None:
-            raise GradingServerDied("the grading server does not answer")
-        ended = self._read(timeout)
-        if ended is None:  # nbgrader, the sandbox and the kernel: its process group
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(started["pid"], signal.SIGKILL)
-            ended = self._read(SERVER_START_S) or {"cpu_seconds": 0.0}
-            return None, ended["cpu_seconds"]
-        return ended["returncode"], ended["cpu_seconds"]
-
-
-_servers = threading.local()
-
-
-def grading_server() -> GradingServer:
-    server = getattr(_servers, "server", None)
-    if server is None or not server.alive():
-        server = _servers.server = GradingServer()
-    return server
-
-
-def grade_submission(task: dict, template: bytes) -> dict:
-    """Grade one submission in a private one-student course (runs on a Dask worker)."""
-    from nbgrader.api import Gradebook
-
-    started = time.perf_counter()
-    result = {"student": task["student"], "attempt": task["attempt"], "ok": False,
-              "worker": f"{socket.gethostname()}:{os.getpid()}", "files": {}, "state": None,
-              "log": "", "reason": None, "cpu_seconds": 0.0}
-    root = Path(tempfile.mkdtemp(prefix="gantools-grade-"))
-    try:
-        course = root / "course"
-        assignment, student = task["assignment"], task["student"]
-        (course / "source" / assignment).mkdir(parents=True)
-        (course / "nbgrader_config.py").write_text(task["config"])
-        here = pipeline.grading_code_digest(course)
-        if pipeline.fingerprint({"code": here}) != task["grading_fingerprint"]:
-            result["reason"] = ("this worker's gantools grading code is not the coordinator's: "
-                                "install the same gantools on every worker")
-            return result
-        (course / "gradebook.db").write_bytes(template)
-        _write_files(course / "source" / assignment, task["source_files"])
-        _write_files(course / "submitted" / student / assignment, task["files"])
-        with Gradebook(db_url(course)) as gb:
-            gb.update_or_create_student(student, **task["student_record"])
-            if task["state"] is not None:
-                apply_state(gb, assignment, student, task["state"])
-        hide = [p for p in os.environ.get("GANTOOLS_SANDBOX_HIDE", "").split(os.pathsep) if p]
-        env = {**os.environ, **task["env"], "GANTOOLS_SANDBOX_HIDE": os.pathsep.join(
-            [str(root), *task["hide"], *hide])}
-        argv = ["autograde", assignment, f"--student={student}",
-                f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url={db_url(course)}"]
-        log_path = root / "nbgrader.log"
-        returncode, result["cpu_seconds"] = grading_server().run(
-            argv, cwd=course, env=env, log=log_path, timeout=task["timeout"])
-        text = log_path.read_text(errors="replace")
-        result["log"] = text[-LOG_TAIL:]
-        graded = course / "autograded" / student / assignment
-        with Gradebook(db_url(course)) as gb:
-            result["state"] = submission_state(gb, assignment, student)
-        notebooks = [name for name in task["files"] if name.endswith(".ipynb")]
-        if returncode is None:
-            result["reason"] = (f"grading took longer than {task['timeout']} s and was stopped "
-                                "(--timeout)")
-        elif returncode != 0 or not all((graded / n).is_file() for n in notebooks):
-            result["reason"] = failure_reason(text, returncode)
-        else:
-            result["ok"] = True
-            result["files"] = _read_files(graded)
-            result["dir_mode"] = graded.stat().st_mode & 0o777
-        return result
-    except GradingServerDied as error:
-        result["reason"] = str(error)
-        return result
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-        result["seconds"] = time.perf_counter() - started
 
 
 # --- on the coordinator --------------------------------------------------------------------
@@ -393,7 +136,7 @@ def store(course: Path, assignment: str, result: dict) -> dict:
     dest = course / "autograded" / student / assignment
     if result["ok"]:
         staging = dest.parent / f".{assignment}.{uuid.uuid4().hex[:8]}"
-        _write_files(staging, result["files"])
+        write_files(staging, result["files"])
         staging.chmod(result["dir_mode"])
         if dest.exists():
             rmtree(str(dest))
@@ -409,6 +152,7 @@ def store(course: Path, assignment: str, result: dict) -> dict:
              "cpu_seconds": round(result["cpu_seconds"], 2), "worker": result["worker"],
              "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     if result["ok"]:
+        entry["faults"] = result["faults"]
         report = dest / f"{assignment}.grading.json"
         entry["flagged"] = (json.loads(report.read_text())["flagged"]
                             if report.is_file() else False)
@@ -452,7 +196,8 @@ class Progress:
         if entry["status"] == "graded":
             self.done += 1
             what = f"graded {entry['score']:g}/{entry['max_score']:g}" + (
-                ", FLAGGED for manual grading" if entry.get("flagged") else "")
+                ", FLAGGED for manual grading" if entry.get("flagged") else "") + (
+                f" after {entry['attempts']} attempts" if entry["attempts"] > 1 else "")
         else:
             self.failed += 1
             what = f"FAILED after {entry['attempts']} attempts: {entry['reason']}"
@@ -485,8 +230,10 @@ def _cluster(workers: int, scheduler: str | None):
                              "`dask worker ADDRESS`") from error
     # a dead worker reaches the coordinator at once, which sends its submission once more
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        # no dashboard; the scheduler's own HTTP routes on a free port of this machine only
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               memory_limit=0, dashboard_address=None,
+                               host="127.0.0.1", memory_limit=0, dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
@@ -525,7 +272,7 @@ def grade(course: Path, assignment: str, workers: int = 2, scheduler: str | None
         "config": (course / "nbgrader_config.py").read_text(),
         "grading_fingerprint": pipeline.fingerprint(
             {"code": pipeline.grading_code_digest(course)}),
-        "source_files": _read_files(course / "source" / assignment, skip=["*.ipynb"]),
+        "source_files": read_files(course / "source" / assignment, skip=["*.ipynb"]),
         "env": env, "timeout": timeout or default_timeout(env, len(notebooks)),
         "hide": [str(course), str(course.parent / "solutions")],
     }
@@ -544,7 +291,7 @@ def grade(course: Path, assignment: str, workers: int = 2, scheduler: str | None
 
         def submit(student: str, attempt: int, earlier: list):
             task = {**base, "student": student, "attempt": attempt, **per_student[student],
-                    "files": _read_files(course / "submitted" / student / assignment)}
+                    "files": read_files(course / "submitted" / student / assignment)}
             future = client.submit(grade_submission, task, shared, pure=False,
                                    key=f"grade-{assignment}-{student}-{attempt}-{run}")
             keys[future.key] = (student, attempt, earlier)
@@ -575,12 +322,14 @@ def grade(course: Path, assignment: str, workers: int = 2, scheduler: str | None
                           if name == "KilledWorker" else f"{name}: {error}"[:300])
                 result = {"student": student, "attempt": attempt, "ok": False,
                           "reason": reason, "state": None, "log": "", "seconds": 0.0,
-                          "cpu_seconds": 0.0, "worker": "?"}
+                          "cpu_seconds": 0.0, "worker": "?", "faults": []}
             future.release()
-            if not result["ok"] and attempt <= retries:
-                progress.say(f"{student}: attempt {attempt} failed ({result['reason']}); "
-                             "trying again")
-                waiting.append((student, attempt + 1, [*earlier, result["reason"]]))
+            why = result["reason"] if not result["ok"] else "; ".join(result["faults"])
+            if why and attempt <= retries:
+                outcome = "graded with faults" if result["ok"] else "failed"
+                progress.say(f"{student}: attempt {attempt} {outcome} ({why}); trying again")
+                waiting.append((student, attempt + 1,
+                                [*earlier, f"faults: {why}" if result["ok"] else why]))
             else:
                 result["earlier"] = earlier
                 results[student] = store(course, assignment, result)
@@ -632,6 +381,10 @@ def main(argv=None) -> int:
     except GradeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: what was graded is saved; run the command again to grade "
+              f"the rest of {args.assignment}", file=sys.stderr)
+        return 130
     return 1 if any(e["status"] == "failed" for e in results.values()) else 0
 
 

@@ -108,6 +108,7 @@ SCORES = {"perfect": 3, "blank": 0, "partial": 1, "hidden_only": 1, "edits_tests
           "attack_import": 1, "attack_displayhook": 0, "attack_file_system": 3, "crash": 1,
           "flood": 1, "hang": 1, "late": 3, BROKEN: 0}
 FLAGGED = {"attack_import", "attack_displayhook", "crash", "flood"}
+FAULTS = {"crash": "crashed the kernel", "flood": "bytes of output"}  # graded twice
 
 
 def answers():

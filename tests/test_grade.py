@@ -24,6 +24,7 @@ import psutil
 import pytest
 
 from gantools import grade
+from gantools.grading import gradebook, worker
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +128,23 @@ def test_a_broken_notebook_is_tried_twice_then_recorded_and_the_batch_goes_on(tw
     assert broken["earlier_reasons"] == [broken["reason"]]
     log = two_workers["course"] / "grading" / gc.NAME / "logs" / f"{gc.BROKEN}.log"
     assert "NotJSONError" in log.read_text()
-    assert all(summary[s]["status"] == "graded" and summary[s]["attempts"] == 1
-               for s in gc.CLASS)
+    assert all(summary[s]["status"] == "graded" for s in gc.CLASS)
+    assert {s for s in gc.CLASS if summary[s]["attempts"] == 2} == set(gc.FAULTS)
+
+
+def test_a_submission_graded_with_faults_is_graded_once_more(two_workers):
+    """A kernel that died or flooded its output may have been a busy machine's doing: the
+    submission is graded again and the second grading kept, which here faults alike."""
+    summary = json.loads((two_workers["course"] / "grading" / gc.NAME / "summary.json")
+                         .read_text())
+    for student, needle in gc.FAULTS.items():
+        entry = summary[student]
+        assert entry["attempts"] == 2 and entry["flagged"], entry
+        earlier, = entry["earlier_reasons"]
+        assert earlier.startswith("faults: ") and needle in earlier, earlier
+        assert len(entry["faults"]) == 1 and needle in entry["faults"][0]
+        assert f"{student}: attempt 1 graded with faults (" in two_workers["printed"]
+    assert all(not summary[s]["faults"] for s in gc.CLASS if s not in gc.FAULTS)
     assert {s for s in gc.CLASS if summary[s]["flagged"]} == gc.FLAGGED
     assert {s: summary[s]["score"] for s in gc.CLASS} == {s: gc.SCORES[s] for s in gc.CLASS}
 
@@ -141,7 +157,8 @@ def test_progress_counts_done_failed_and_the_rate(two_workers):
     assert len(finished) == total
     assert finished[-1].startswith(f"[{total}/{total}  done {total - 1}, failed 1, ")
     assert "perfect: graded 3/4" in two_workers["printed"]
-    assert "crash: graded 1/4, FLAGGED for manual grading" in two_workers["printed"]
+    assert "crash: graded 1/4, FLAGGED for manual grading after 2 attempts (" in two_workers[
+        "printed"]
     assert f"{gc.BROKEN}: attempt 1 failed (NotJSONError" in two_workers["printed"]
     assert f"graded {total - 1}, failed 1 in" in lines[-2]
     assert "submissions/min" in lines[-2] and lines[-1].startswith(f"  FAILED {gc.BROKEN}")
@@ -165,6 +182,35 @@ def test_a_rerun_grades_only_what_is_missing_or_submitted_again(
     assert {s: again["submissions"][s] for s in untouched} == {
         s: sequential["submissions"][s] for s in untouched}
     assert grade.grade(course, gc.NAME, students=["perfect"], out=io.StringIO()) == {}
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(
+        submitted, sequential, grading_env, tmp_path_factory):
+    """The command, interrupted (Ctrl-C) after its first graded submission, keeps what it
+    graded and stops its workers; run again, it grades the rest, and the class is graded
+    as sequential nbgrader grades it."""
+    course = copy_of(submitted, tmp_path_factory, "interrupted")
+    students = ["perfect", "partial", "blank", "late"]
+    command = [sys.executable, "-m", "gantools.grade", gc.NAME, "--course", str(course),
+               "--workers", "1", *(f"--student={s}" for s in students)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    for line in proc.stdout:
+        if line.startswith("[1/4"):
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, rest
+    assert "interrupted: what was graded is saved; run the command again" in rest
+    graded = {p.parent.name for p in (course / "autograded").glob(f"*/{gc.NAME}")}
+    assert 1 <= len(graded) < len(students)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.startswith(f"{gc.NAME}: {len(students) - len(graded)} submissions "
+                                   f"to grade, {len(graded)} already graded")
+    found = gc.outcome(course)["submissions"]
+    assert {s: found[s] for s in students} == {s: sequential["submissions"][s]
+                                              for s in students}
 
 
 # --- failures: a grading that runs too long, a worker that dies -----------------------------
@@ -284,9 +330,9 @@ def test_the_template_gradebook_holds_the_assignment_and_nobody(submitted, tmp_p
     import sqlite3
 
     path = tmp_path / "gradebook.db"
-    path.write_bytes(grade.template_gradebook(submitted))
+    path.write_bytes(gradebook.template_gradebook(submitted))
     with sqlite3.connect(path) as db:
-        for table in grade.SUBMISSION_TABLES:
+        for table in gradebook.SUBMISSION_TABLES:
             assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone() == (0,), table
         assert db.execute("SELECT name FROM assignment").fetchall() == [(gc.NAME,)]
         assert db.execute("SELECT COUNT(*) FROM grade_cells").fetchone()[0] == 3
@@ -297,7 +343,7 @@ def test_a_worker_with_other_grading_code_refuses_to_grade(submitted):
     task = {"student": "perfect", "attempt": 1, "assignment": gc.NAME,
             "config": (submitted / "nbgrader_config.py").read_text(),
             "grading_fingerprint": "0" * 16}
-    result = grade.grade_submission(task, b"")
+    result = worker.grade_submission(task, b"")
     assert not result["ok"] and "install the same gantools on every worker" in result["reason"]
 
 
@@ -306,9 +352,9 @@ def test_failure_reason_names_the_last_exception_of_nbgrader_log():
            "    Traceback (most recent call last):\n"
            "    nbformat.reader.NotJSONError: Notebook does not appear to be JSON: '{'\n"
            "[AutogradeApp | ERROR] nbgrader.apps.baseapp.NbGraderException: failed\n")
-    assert grade.failure_reason(log, 1) == (
+    assert worker.failure_reason(log, 1) == (
         "NotJSONError: Notebook does not appear to be JSON: '{'")
-    assert grade.failure_reason("nothing useful", -9) == "nbgrader exited with status -9"
+    assert worker.failure_reason("nothing useful", -9) == "nbgrader exited with status -9"
 
 
 @pytest.mark.parametrize("args, message", [

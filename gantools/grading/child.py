@@ -14,7 +14,13 @@ The protocol is one JSON line each way on stdin/stdout:
 * request ``{"argv": [...], "cwd": ..., "env": {...}, "log": ...}``;
 * answer ``{"pid": N}`` once the child runs, its own process group (``kill -9 -N`` stops
   nbgrader and what it started); then ``{"returncode": R, "cpu_seconds": S}`` when it
-  ended, with the CPU time of the child and of the processes it waited for (the kernel).
+  ended, with the CPU time of every process of that grading.
+
+The server is a *subreaper* (``PR_SET_CHILD_SUBREAPER``): a process orphaned below it (the
+sandbox and kernel, whose launcher nbgrader kills at shutdown) becomes its child instead of
+init's. So it reaps them all, which counts their CPU time (otherwise lost with the
+orphan), and kills what is still running a few seconds after nbgrader ended: no grading
+leaves a process behind.
 
 When the worker goes away (its end of stdin closes), the server stops the running child
 and exits; a child whose server is gone stops by itself within a second, and the sandboxed
@@ -26,6 +32,7 @@ threads that come and go.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -35,6 +42,8 @@ import threading
 import time
 
 EXIT_ORPHANED = 70  # the server that forked this child is gone
+PR_SET_CHILD_SUBREAPER = 36
+LEFTOVER_GRACE_S = 5.0  # for what nbgrader started to end by itself after nbgrader
 PRELOAD = ("nbgrader.apps.nbgraderapp", "gantools.grading.nbgrader_ext",
            "gantools.grading.execute", "gantools.grading.sandbox")
 
@@ -83,17 +92,73 @@ def _send(message: dict) -> None:
     sys.stdout.flush()
 
 
+def _become_subreaper() -> bool:
+    """Processes orphaned below this one (a kernel whose launcher nbgrader killed at
+    shutdown) become its children, so their CPU time is counted when they are reaped and
+    none outlives its submission. Linux's ``PR_SET_CHILD_SUBREAPER``."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _children() -> list[int]:
+    """The living children of this process (orphans it adopted among them)."""
+    me, found = os.getpid(), []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _reap(block: bool) -> tuple[int, int, float] | None:
+    """One ended child: ``(pid, status, CPU seconds of it and its reaped descendants)``."""
+    try:
+        pid, status, usage = os.wait4(-1, 0 if block else os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return (pid, status, usage.ru_utime + usage.ru_stime) if pid else None
+
+
 def _wait(pid: int) -> tuple[int, float] | None:
-    """Wait for the child while watching stdin; None when the worker went away."""
-    while True:
-        done, status, usage = os.wait4(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+    """Wait for the child while watching stdin, then for what it left behind (killed after
+    a grace period); ``(exit status, CPU seconds of everything)``, or None when the worker
+    went away."""
+    cpu, returncode = 0.0, None
+    while returncode is None:
+        while (ended := _reap(block=False)) is not None:
+            cpu += ended[2]
+            if ended[0] == pid:
+                returncode = os.waitstatus_to_exitcode(ended[1])
+        if returncode is not None:
+            break
         readable, _, _ = select.select([sys.stdin], [], [], 0.2)
         if readable and not sys.stdin.readline():  # EOF: the worker is gone
-            os.killpg(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            for orphan in _children():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(orphan, signal.SIGKILL)
             return None
+    deadline = time.monotonic() + LEFTOVER_GRACE_S
+    while (left := _children()) and time.monotonic() < deadline:
+        while (ended := _reap(block=False)) is not None:
+            cpu += ended[2]
+        time.sleep(0.1)
+    for orphan in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(orphan, signal.SIGKILL)
+    while (ended := _reap(block=True)) is not None:
+        cpu += ended[2]
+    return returncode, cpu
 
 
 def serve() -> int:
@@ -101,6 +166,7 @@ def serve() -> int:
 
     for name in PRELOAD:
         importlib.import_module(name)
+    _become_subreaper()
     _send({"ready": os.getpid()})
     while True:
         line = sys.stdin.readline()

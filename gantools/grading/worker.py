@@ -1,0 +1,209 @@
+"""Grading one submission on a Dask worker of :mod:`gantools.grade`.
+
+:func:`grade_submission` receives everything the grading needs (the course's
+``nbgrader_config.py``, the assignment's non-notebook files, the template gradebook, the
+student's entry and earlier state, the submitted files), so a worker may run on another
+machine without the course's files. It builds a private one-student course in a temporary
+folder and runs the real ``nbgrader autograde ASSIGNMENT --student ID`` there, with every
+preprocessor of the course (the grading policy, the bubblewrap sandbox, the value checks,
+the flags), through this worker's :class:`GradingServer`. It sends back the autograded
+folder, the submission's gradebook rows, nbgrader's log, the faults the grading reports,
+and the wall and CPU seconds it took.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from gantools import pipeline
+
+from .gradebook import apply_state, db_url, submission_state
+
+LOG_TAIL = 20_000  # characters of nbgrader's log kept per submission
+SERVER_START_S = 120  # importing nbgrader on a loaded machine
+
+
+def read_files(folder: Path, skip=()) -> dict:
+    """``{relative path: (bytes, mode)}`` of the files under ``folder``."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mode & 0o777)
+            for p in sorted(folder.rglob("*")) if p.is_file()
+            and not any(p.match(pattern) for pattern in skip)}
+
+
+def write_files(folder: Path, files: dict) -> None:
+    for name, (content, mode) in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        path.chmod(mode)
+
+
+def failure_reason(log: str, returncode: int | None) -> str:
+    """The reason to record for a failed nbgrader run: the last exception its log names,
+    or its exit status."""
+    found = re.findall(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$", log, re.MULTILINE)
+    found = [f for f in found if f[0] != "NbGraderException"] or found
+    if found:
+        name, message = found[-1]
+        return f"{name}: {message.strip()}"[:300]
+    return f"nbgrader exited with status {returncode}"
+
+
+class GradingServerDied(RuntimeError):
+    pass
+
+
+class GradingServer:
+    """This worker thread's :mod:`gantools.grading.child` server, which forks one nbgrader
+    per submission from a process that has imported nbgrader and the course's plug-ins
+    once (see there for the protocol)."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-m", "gantools.grading.child"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.buffer = b""
+        if "ready" not in (self._read(SERVER_START_S) or {}):
+            self.stop()
+            raise GradingServerDied("the grading server did not start")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        """After anything unexpected: the next submission starts a new server."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def _read(self, timeout: float) -> dict | None:
+        """The server's next line, None after ``timeout`` seconds without one."""
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise GradingServerDied(f"its process (pid {self.proc.pid}) died")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def run(self, argv, cwd: Path, env: dict, log: Path, timeout: float):
+        """Run ``nbgrader argv``: ``(exit status or None after timeout, CPU seconds)``."""
+        try:
+            return self._run(argv, cwd, env, log, timeout)
+        except (GradingServerDied, BrokenPipeError) as error:
+            self.stop()
+            raise GradingServerDied(f"the grading server failed: {error}") from None
+
+    def _run(self, argv, cwd, env, log, timeout):
+        request = {"argv": argv, "cwd": str(cwd), "env": env, "log": str(log)}
+        self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+        self.proc.stdin.flush()
+        started = self._read(SERVER_START_S)
+        if started is None:
+            raise GradingServerDied("it did not start nbgrader")
+        ended = self._read(timeout)
+        if ended is None:  # nbgrader, the sandbox and the kernel: its process group
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(started["pid"], signal.SIGKILL)
+            ended = self._read(SERVER_START_S)
+            if ended is None:
+                raise GradingServerDied("it did not stop nbgrader")
+            return None, ended["cpu_seconds"]
+        return ended["returncode"], ended["cpu_seconds"]
+
+
+_servers = threading.local()
+
+
+def grading_server() -> GradingServer:
+    server = getattr(_servers, "server", None)
+    if server is None or not server.alive():
+        server = _servers.server = GradingServer()
+    return server
+
+
+def fault_reasons(files: dict) -> list[str]:
+    """The faults that the grading reports among a graded folder's files list: a kernel
+    that died, an output flood, a submission past its time budget. A machine busy with
+    other gradings can cause some of them, so a submission with faults is graded once more
+    before they are recorded."""
+    found = []
+    for name, (content, _) in sorted(files.items()):
+        if name.endswith(".grading.json"):
+            found += [f"{f['cell']}: {f['reason']}" for f in json.loads(content)["faults"]]
+    return found
+
+
+def grade_submission(task: dict, template: bytes) -> dict:
+    """Grade one submission in a private one-student course (runs on a Dask worker)."""
+    from nbgrader.api import Gradebook
+
+    started = time.perf_counter()
+    result = {"student": task["student"], "attempt": task["attempt"], "ok": False,
+              "worker": f"{socket.gethostname()}:{os.getpid()}", "files": {}, "state": None,
+              "log": "", "reason": None, "cpu_seconds": 0.0}
+    root = Path(tempfile.mkdtemp(prefix="gantools-grade-"))
+    try:
+        course = root / "course"
+        assignment, student = task["assignment"], task["student"]
+        (course / "source" / assignment).mkdir(parents=True)
+        (course / "nbgrader_config.py").write_text(task["config"])
+        here = pipeline.grading_code_digest(course)
+        if pipeline.fingerprint({"code": here}) != task["grading_fingerprint"]:
+            result["reason"] = ("this worker's gantools grading code is not the coordinator's: "
+                                "install the same gantools on every worker")
+            return result
+        (course / "gradebook.db").write_bytes(template)
+        write_files(course / "source" / assignment, task["source_files"])
+        write_files(course / "submitted" / student / assignment, task["files"])
+        with Gradebook(db_url(course)) as gb:
+            gb.update_or_create_student(student, **task["student_record"])
+            if task["state"] is not None:
+                apply_state(gb, assignment, student, task["state"])
+        hide = [p for p in os.environ.get("GANTOOLS_SANDBOX_HIDE", "").split(os.pathsep) if p]
+        env = {**os.environ, **task["env"], "GANTOOLS_SANDBOX_HIDE": os.pathsep.join(
+            [str(root), *task["hide"], *hide])}
+        argv = ["autograde", assignment, f"--student={student}",
+                f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url={db_url(course)}"]
+        log_path = root / "nbgrader.log"
+        returncode, result["cpu_seconds"] = grading_server().run(
+            argv, cwd=course, env=env, log=log_path, timeout=task["timeout"])
+        text = log_path.read_text(errors="replace")
+        result["log"] = text[-LOG_TAIL:]
+        graded = course / "autograded" / student / assignment
+        with Gradebook(db_url(course)) as gb:
+            result["state"] = submission_state(gb, assignment, student)
+        notebooks = [name for name in task["files"] if name.endswith(".ipynb")]
+        if returncode is None:
+            result["reason"] = (f"grading took longer than {task['timeout']} s and was stopped "
+                                "(--timeout)")
+        elif returncode != 0 or not all((graded / n).is_file() for n in notebooks):
+            result["reason"] = failure_reason(text, returncode)
+        else:
+            result["ok"] = True
+            result["files"] = read_files(graded)
+            result["dir_mode"] = graded.stat().st_mode & 0o777
+            result["faults"] = fault_reasons(result["files"])
+        return result
+    except GradingServerDied as error:
+        result["reason"] = str(error)
+        return result
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        result["seconds"] = time.perf_counter() - started
