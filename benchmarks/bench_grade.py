@@ -5,10 +5,11 @@ Submits ``--students`` copies of every notebook's solution to a temporary course
 configuration, releases and sandbox) and grades each assignment in short mode three ways,
 taking turns (``--force`` between them) so that the machine's slow spells hit all alike:
 ``nbgrader autograde``, and the command with 1 and with 2 workers. Prints, per notebook and
-in all, the wall time per submission and the CPU seconds per submission (user + system
-time of the grading's processes: nbgrader, sandbox, kernel), the submissions per minute,
-and what a class of ``--class-size`` students times the notebooks needs to be graded
-within ``--hours``.
+in all, the wall time per submission, the CPU seconds per submission (the machine's busy
+time over all cores from ``/proc/stat``, so nothing escapes it: nbgrader, sandbox, kernel,
+Dask; beside it what the workers counted themselves), the submissions per minute, and what
+a class of ``--class-size`` students times the notebooks needs to be graded within
+``--hours``.
 
     .venv/bin/python benchmarks/bench_grade.py [--students 2] [--rounds 1] [ASSIGNMENT ...]
 """
@@ -17,7 +18,6 @@ import argparse
 import io
 import math
 import os
-import resource
 import shutil
 import statistics
 import sys
@@ -45,34 +45,40 @@ def make_course(folder: Path, assignments, students: int) -> Path:
     return course
 
 
+def busy_seconds() -> float:
+    """CPU seconds this machine has spent busy since boot, all cores (``/proc/stat``): the
+    whole cost of a grading, whichever processes it ran in and however they ended."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def run_sequential(course: Path, assignment: str) -> dict:
     """``nbgrader autograde`` as an instructor runs it: one process, one submission after
-    another; its CPU time is that of its process tree."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
+    another."""
     pipeline.run_nbgrader(course, "autograde", assignment, "--force")
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    n = len(list((course / "submitted").glob(f"*/{assignment}")))
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    for student in (p.parent.name for p in (course / "submitted").glob(f"*/{assignment}")):
+    students = [p.parent.name for p in (course / "submitted").glob(f"*/{assignment}")]
+    for student in students:
         found = pipeline.grades(course, assignment, student)[assignment]
         assert found["score"] == found["max_score"], f"{assignment} sequential: {found}"
-    return {"wall": wall, "n": n, "cpu": [cpu / n] * n}
+    return {"n": len(students)}
 
 
-def run(course: Path, assignment: str, workers: int) -> dict:
-    if workers == 0:
-        return run_sequential(course, assignment)
-    start = time.perf_counter()
+def run_workers(course: Path, assignment: str, workers: int) -> dict:
     results = grade.grade(course, assignment, workers=workers, force=True, out=io.StringIO())
-    wall = time.perf_counter() - start
     bad = {s: e for s, e in results.items()
            if e["status"] != "graded" or e["score"] != e["max_score"]}
     assert not bad, f"{assignment} with {workers} workers: {bad}"
-    return {"wall": wall, "n": len(results),
-            "cpu": [e["cpu_seconds"] for e in results.values()],
+    return {"n": len(results), "cpu": [e["cpu_seconds"] for e in results.values()],
             "each": [e["seconds"] for e in results.values()]}
+
+
+def run(course: Path, assignment: str, workers: int) -> dict:
+    busy, start = busy_seconds(), time.perf_counter()
+    found = (run_sequential(course, assignment) if workers == 0
+             else run_workers(course, assignment, workers))
+    return {**found, "wall": time.perf_counter() - start, "busy": busy_seconds() - busy}
 
 
 def label(workers: int) -> str:
@@ -105,42 +111,44 @@ def main() -> int:
 
     print(f"\n{args.students} submissions of each notebook's solution, short mode, "
           f"{args.rounds} round(s); {os.cpu_count()} CPU cores\n")
-    print(f"{'notebook':<20} {'nbgrader s/sub':>15} {'1 worker s/sub':>15} "
-          f"{'2 workers s/sub':>16} {'CPU s/sub (seq)':>16} {'CPU s/sub (1 w)':>16}")
-    totals = {w: [0.0, 0] for w in modes}
-    cpu = {w: [] for w in modes}
-    for assignment in assignments:
-        per, own = {}, {}
-        for workers in modes:
-            done = runs[assignment, workers]
-            wall, n = sum(x["wall"] for x in done), sum(x["n"] for x in done)
-            totals[workers][0] += wall
-            totals[workers][1] += n
-            per[workers] = wall / n
-            own[workers] = [c for x in done for c in x["cpu"]]
-            cpu[workers] += own[workers]
-        print(f"{assignment:<20} {per[0]:>15.1f} {per[1]:>15.1f} {per[2]:>16.1f} "
-              f"{statistics.mean(own[0]):>16.1f} {statistics.mean(own[1]):>16.1f}")
-    rate = {w: totals[w][1] / (totals[w][0] / 60) for w in modes}
-    mean_cpu = statistics.mean(cpu[1] + cpu[2])
-    print(f"{'all':<20} {60 / rate[0]:>15.1f} {60 / rate[1]:>15.1f} {60 / rate[2]:>16.1f} "
-          f"{statistics.mean(cpu[0]):>16.1f} {statistics.mean(cpu[1]):>16.1f}")
+    print(f"{'notebook':<20} {'nbgrader':>9} {'1 worker':>9} {'2 workers':>10} "
+          f"{'CPU nbgrader':>13} {'CPU 1 worker':>13} {'CPU 2 workers':>14} "
+          f"{'CPU counted':>12}")
+    print(f"{'':<20} {'(wall seconds per submission)':>30} "
+          f"{'(machine busy CPU seconds per submission)':>42} {'(1 worker)':>12}")
+
+    def per(workers, key, folder=None):
+        done = [x for a in (folder or assignments) for x in runs[a, workers]]
+        return sum(x[key] for x in done) / sum(x["n"] for x in done)
+
+    def counted(folder=None):
+        return statistics.mean(c for a in (folder or assignments) for x in runs[a, 1]
+                               for c in x["cpu"])
+
+    for name in [*assignments, "all"]:
+        only = None if name == "all" else [name]
+        print(f"{name:<20} {per(0, 'wall', only):>9.1f} {per(1, 'wall', only):>9.1f} "
+              f"{per(2, 'wall', only):>10.1f} {per(0, 'busy', only):>13.1f} "
+              f"{per(1, 'busy', only):>13.1f} {per(2, 'busy', only):>14.1f} "
+              f"{counted(only):>12.1f}")
+    rate = {w: 60 / per(w, "wall") for w in modes}
     print(f"\nsubmissions per minute: {rate[0]:.2f} sequential nbgrader, {rate[1]:.2f} with 1 "
           f"worker ({rate[1] / rate[0]:.2f}x), {rate[2]:.2f} with 2 workers "
           f"({rate[2] / rate[0]:.2f}x sequential, {rate[2] / rate[1]:.2f}x 1 worker)")
-    print(f"CPU seconds per submission on the workers: {mean_cpu:.1f}")
     # a batch of a few submissions pays the cluster's start (and each worker's grading
     # server's) once; over a class only the seconds each submission keeps a worker count
     steady = {w: w * 60 / statistics.mean(
         [t for a in assignments for x in runs[a, w] for t in x["each"]]) for w in (1, 2)}
     print(f"steady state, from the seconds each submission kept its worker busy: "
           f"{steady[1]:.2f}/min with 1 worker, {steady[2]:.2f}/min with 2 workers")
+    mean_cpu = per(2, "busy")
 
     class_total = args.class_size * len(assignments)
     needed = class_total / (args.hours * 60)
     print(f"\n{args.class_size} students x {len(assignments)} notebooks = {class_total} "
           f"submissions within {args.hours:g} h: {needed:.1f} submissions/min")
-    print(f"  CPU: {class_total} x {mean_cpu:.1f} s = {class_total * mean_cpu / 3600:.1f} "
+    print(f"  CPU (machine busy time with 2 workers): {class_total} x {mean_cpu:.1f} s = "
+          f"{class_total * mean_cpu / 3600:.1f} "
           f"core-hours, {math.ceil(class_total * mean_cpu / (args.hours * 3600))} cores "
           "kept busy for the whole time")
     machines = math.ceil(needed / steady[2])
