@@ -63,7 +63,7 @@ def failure_reason(log: str, returncode: int | None) -> str:
 
 
 class GradingServerDied(RuntimeError):
-    pass
+    """The grading server stopped answering; the next submission starts a new one."""
 
 
 class GradingServer:
