@@ -7,7 +7,7 @@ taking turns (``--force`` between them) so that the machine's slow spells hit al
 ``nbgrader autograde``, and the command with 1 and with 2 workers. Prints, per notebook and
 in all, the wall time per submission, the CPU seconds per submission (the machine's busy
 time over all cores from ``/proc/stat``, so nothing escapes it: nbgrader, sandbox, kernel,
-Dask; beside it what the workers counted themselves), the submissions per minute, and what
+Dask), the submissions per minute, and what
 a class of ``--class-size`` students times the notebooks needs to be graded within
 ``--hours``.
 
@@ -70,8 +70,7 @@ def run_workers(course: Path, assignment: str, workers: int) -> dict:
     bad = {s: e for s, e in results.items()
            if e["status"] != "graded" or e["score"] != e["max_score"]}
     assert not bad, f"{assignment} with {workers} workers: {bad}"
-    return {"n": len(results), "cpu": [e["cpu_seconds"] for e in results.values()],
-            "each": [e["seconds"] for e in results.values()]}
+    return {"n": len(results), "each": [e["seconds"] for e in results.values()]}
 
 
 def run(course: Path, assignment: str, workers: int) -> dict:
@@ -112,25 +111,19 @@ def main() -> int:
     print(f"\n{args.students} submissions of each notebook's solution, short mode, "
           f"{args.rounds} round(s); {os.cpu_count()} CPU cores\n")
     print(f"{'notebook':<20} {'nbgrader':>9} {'1 worker':>9} {'2 workers':>10} "
-          f"{'CPU nbgrader':>13} {'CPU 1 worker':>13} {'CPU 2 workers':>14} "
-          f"{'CPU counted':>12}")
+          f"{'CPU nbgrader':>13} {'CPU 1 worker':>13} {'CPU 2 workers':>14}")
     print(f"{'':<20} {'(wall seconds per submission)':>30} "
-          f"{'(machine busy CPU seconds per submission)':>42} {'(1 worker)':>12}")
+          f"{'(machine busy CPU seconds per submission)':>42}")
 
     def per(workers, key, folder=None):
         done = [x for a in (folder or assignments) for x in runs[a, workers]]
         return sum(x[key] for x in done) / sum(x["n"] for x in done)
 
-    def counted(folder=None):
-        return statistics.mean(c for a in (folder or assignments) for x in runs[a, 1]
-                               for c in x["cpu"])
-
     for name in [*assignments, "all"]:
         only = None if name == "all" else [name]
         print(f"{name:<20} {per(0, 'wall', only):>9.1f} {per(1, 'wall', only):>9.1f} "
               f"{per(2, 'wall', only):>10.1f} {per(0, 'busy', only):>13.1f} "
-              f"{per(1, 'busy', only):>13.1f} {per(2, 'busy', only):>14.1f} "
-              f"{counted(only):>12.1f}")
+              f"{per(1, 'busy', only):>13.1f} {per(2, 'busy', only):>14.1f}")
     rate = {w: 60 / per(w, "wall") for w in modes}
     print(f"\nsubmissions per minute: {rate[0]:.2f} sequential nbgrader, {rate[1]:.2f} with 1 "
           f"worker ({rate[1] / rate[0]:.2f}x), {rate[2]:.2f} with 2 workers "

@@ -149,7 +149,7 @@ def store(course: Path, assignment: str, result: dict) -> dict:
     entry = {"status": "graded" if result["ok"] else "failed", "attempts": result["attempt"],
              "reason": result["reason"], "earlier_reasons": result.get("earlier", []),
              "seconds": round(result["seconds"], 2),
-             "cpu_seconds": round(result["cpu_seconds"], 2), "worker": result["worker"],
+             "worker": result["worker"],
              "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     if result["ok"]:
         entry["faults"] = result["faults"]
@@ -203,8 +203,7 @@ class Progress:
             what = f"FAILED after {entry['attempts']} attempts: {entry['reason']}"
         self.say(f"[{self.done + self.failed:>{len(str(self.total))}}/{self.total}  "
                  f"done {self.done}, failed {self.failed}, {self.rate():.1f}/min]  "
-                 f"{student}: {what} ({entry['seconds']:.0f} s, {entry['cpu_seconds']:.0f} "
-                 f"CPU s)")
+                 f"{student}: {what} ({entry['seconds']:.0f} s)")
         if self.bar is not None:
             self.bar.set_postfix(failed=self.failed, per_min=f"{self.rate():.1f}")
             self.bar.update()
@@ -322,7 +321,7 @@ def grade(course: Path, assignment: str, workers: int = 2, scheduler: str | None
                           if name == "KilledWorker" else f"{name}: {error}"[:300])
                 result = {"student": student, "attempt": attempt, "ok": False,
                           "reason": reason, "state": None, "log": "", "seconds": 0.0,
-                          "cpu_seconds": 0.0, "worker": "?", "faults": []}
+                          "worker": "?", "faults": []}
             future.release()
             why = result["reason"] if not result["ok"] else "; ".join(result["faults"])
             if why and attempt <= retries:

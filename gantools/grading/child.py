@@ -13,13 +13,11 @@ The protocol is one JSON line each way on stdin/stdout:
 
 * request ``{"argv": [...], "cwd": ..., "env": {...}, "log": ...}``;
 * answer ``{"pid": N}`` once the child runs, its own process group (``kill -9 -N`` stops
-  nbgrader and what it started); then ``{"returncode": R, "cpu_seconds": S}`` when it
-  ended, with the CPU time of every process of that grading.
+  nbgrader and what it started); then ``{"returncode": R}`` when it ended.
 
 The server is a *subreaper* (``PR_SET_CHILD_SUBREAPER``): a process orphaned below it (the
 sandbox and kernel, whose launcher nbgrader kills at shutdown) becomes its child instead of
-init's. So it reaps them all, which counts their CPU time (otherwise lost with the
-orphan), and kills what is still running a few seconds after nbgrader ended: no grading
+init's, and it kills what is still running a few seconds after nbgrader ended: no grading
 leaves a process behind.
 
 When the worker goes away (its end of stdin closes), the server stops the running child
@@ -93,9 +91,9 @@ def _send(message: dict) -> None:
 
 
 def _become_subreaper() -> bool:
-    """Processes orphaned below this one (a kernel whose launcher nbgrader killed at
-    shutdown) become its children, so their CPU time is counted when they are reaped and
-    none outlives its submission. Linux's ``PR_SET_CHILD_SUBREAPER``."""
+    """Processes orphaned below this one (a sandbox whose launcher nbgrader killed at
+    shutdown) become its children, so that none outlives its submission. Linux's
+    ``PR_SET_CHILD_SUBREAPER``."""
     try:
         import ctypes
 
@@ -119,46 +117,46 @@ def _children() -> list[int]:
     return found
 
 
-def _reap(block: bool) -> tuple[int, int, float] | None:
-    """One ended child: ``(pid, status, CPU seconds of it and its reaped descendants)``."""
+def _reap(block: bool) -> tuple[int, int] | None:
+    """One ended child, ``(pid, wait status)``, or None."""
     try:
-        pid, status, usage = os.wait4(-1, 0 if block else os.WNOHANG)
+        pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
     except ChildProcessError:
         return None
-    return (pid, status, usage.ru_utime + usage.ru_stime) if pid else None
+    return (pid, status) if pid else None
 
 
-def _wait(pid: int) -> tuple[int, float] | None:
+def _kill(pid: int, group: bool = False) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+
+
+def _wait(pid: int) -> int | None:
     """Wait for the child while watching stdin, then for what it left behind (killed after
-    a grace period); ``(exit status, CPU seconds of everything)``, or None when the worker
-    went away."""
-    cpu, returncode = 0.0, None
+    a grace period); the child's exit status, or None when the worker went away."""
+    returncode = None
     while returncode is None:
         while (ended := _reap(block=False)) is not None:
-            cpu += ended[2]
             if ended[0] == pid:
                 returncode = os.waitstatus_to_exitcode(ended[1])
         if returncode is not None:
             break
         readable, _, _ = select.select([sys.stdin], [], [], 0.2)
         if readable and not sys.stdin.readline():  # EOF: the worker is gone
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+            _kill(pid, group=True)
             for orphan in _children():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(orphan, signal.SIGKILL)
+                _kill(orphan)
             return None
     deadline = time.monotonic() + LEFTOVER_GRACE_S
     while (left := _children()) and time.monotonic() < deadline:
-        while (ended := _reap(block=False)) is not None:
-            cpu += ended[2]
+        while _reap(block=False) is not None:
+            pass
         time.sleep(0.1)
     for orphan in left:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(orphan, signal.SIGKILL)
-    while (ended := _reap(block=True)) is not None:
-        cpu += ended[2]
-    return returncode, cpu
+        _kill(orphan)
+    while _reap(block=True) is not None:
+        pass
+    return returncode
 
 
 def serve() -> int:
@@ -180,7 +178,7 @@ def serve() -> int:
         ended = _wait(pid)
         if ended is None:
             return 0
-        _send({"returncode": ended[0], "cpu_seconds": ended[1]})
+        _send({"returncode": ended})
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ folder and runs the real ``nbgrader autograde ASSIGNMENT --student ID`` there, w
 preprocessor of the course (the grading policy, the bubblewrap sandbox, the value checks,
 the flags), through this worker's :class:`GradingServer`. It sends back the autograded
 folder, the submission's gradebook rows, nbgrader's log, the faults the grading reports,
-and the wall and CPU seconds it took.
+and the seconds it took.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class GradingServer:
         return json.loads(line)
 
     def run(self, argv, cwd: Path, env: dict, log: Path, timeout: float):
-        """Run ``nbgrader argv``: ``(exit status or None after timeout, CPU seconds)``."""
+        """Run ``nbgrader argv``: its exit status, or None when it ran past ``timeout``."""
         try:
             return self._run(argv, cwd, env, log, timeout)
         except (GradingServerDied, BrokenPipeError) as error:
@@ -124,8 +124,8 @@ class GradingServer:
             ended = self._read(SERVER_START_S)
             if ended is None:
                 raise GradingServerDied("it did not stop nbgrader")
-            return None, ended["cpu_seconds"]
-        return ended["returncode"], ended["cpu_seconds"]
+            return None
+        return ended["returncode"]
 
 
 _servers = threading.local()
@@ -157,7 +157,7 @@ def grade_submission(task: dict, template: bytes) -> dict:
     started = time.perf_counter()
     result = {"student": task["student"], "attempt": task["attempt"], "ok": False,
               "worker": f"{socket.gethostname()}:{os.getpid()}", "files": {}, "state": None,
-              "log": "", "reason": None, "cpu_seconds": 0.0}
+              "log": "", "reason": None}
     root = Path(tempfile.mkdtemp(prefix="gantools-grade-"))
     try:
         course = root / "course"
@@ -182,7 +182,7 @@ def grade_submission(task: dict, template: bytes) -> dict:
         argv = ["autograde", assignment, f"--student={student}",
                 f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url={db_url(course)}"]
         log_path = root / "nbgrader.log"
-        returncode, result["cpu_seconds"] = grading_server().run(
+        returncode = grading_server().run(
             argv, cwd=course, env=env, log=log_path, timeout=task["timeout"])
         text = log_path.read_text(errors="replace")
         result["log"] = text[-LOG_TAIL:]
