@@ -267,7 +267,7 @@ def grade(course: Path, assignment: str, workers: int = 2, scheduler: str | None
         return {}
     env = _grading_env()
     base = {
-        "assignment": assignment, "course": str(course),
+        "assignment": assignment,
         "config": (course / "nbgrader_config.py").read_text(),
         "grading_fingerprint": pipeline.fingerprint(
             {"code": pipeline.grading_code_digest(course)}),
