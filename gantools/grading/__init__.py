@@ -6,7 +6,7 @@ A test cell gets the checks of its notebook with::
     load("01_basic_gan").check_discriminator_loss(discriminator_loss)
 
 :func:`load` compiles ``gantools/grading/harness.py`` (with ``evidence.py``, which it
-imports) and the notebook's checks module
+imports, and ``tripwire.py``, which it compiles itself) and the notebook's checks module
 ``gantools/grading/checks/nb<assignment>.py`` afresh from their source files on every
 call (never from ``__pycache__``), into a private package that ``sys.modules`` holds only
 while they load. Patches a notebook makes to an imported copy of gantools (a rebound
@@ -58,7 +58,9 @@ def load(assignment: str) -> types.ModuleType:
     """A fresh copy of the checks of ``assignment`` (e.g. ``"01_basic_gan"``).
 
     Relative imports inside the checks module (``from ..harness import ...``) resolve to
-    the fresh harness loaded alongside it.
+    the fresh harness loaded alongside it. Every ``check_*`` function is declared with the
+    harness's :func:`~gantools.grading.harness.check` decorator, which arms the tripwire
+    from its first line to its last.
     """
     path = checks_file(assignment)
     if not path.is_file():

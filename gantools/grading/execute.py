@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -40,6 +41,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
+
+from .confine import ENV_GUARD
 
 PACKAGE = Path(__file__).resolve().parent.parent  # the gantools package folder
 
@@ -183,7 +186,10 @@ class SandboxedExecute(MergedStreamsExecute):
         self._deadline = time.monotonic() + self.submission_timeout
         self._output_bytes = 0
         self._fault = None
-        with self.setup_kernel():
+        kernel = {}
+        if "guard" in notes:  # the policy ran: the graded kernel guards the other cells
+            kernel["env"] = {**os.environ, ENV_GUARD: json.dumps(notes["guard"])}
+        with self.setup_kernel(**kernel):
             sandboxed = bool(getattr(self.km, "_sandboxed", False))
             info = self.wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = info["content"]["language_info"]

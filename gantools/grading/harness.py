@@ -6,13 +6,16 @@ nothing a notebook patches in an imported copy changes them.
 
 The rules a check follows, so that a submission cannot talk it into a pass:
 
-* Student code runs only inside :func:`student_code`: every function compiled from a
-  gantools file (outside ``gantools/grading``) is booby-trapped while it runs, tf.functions
-  run eagerly (so a traced copy of a reference runs its Python code, and trips), and any
-  error it raises becomes a :class:`GradingError` that names it.
-* Expected values come from :func:`reference`: gantools modules compiled afresh, under a
-  file name the tripwire does not trap, held by the check and by nothing a notebook can
-  reach.
+* The tripwire (:mod:`gantools.grading.tripwire`) is armed for the whole of every check
+  (:func:`check`): every function compiled from a gantools file outside
+  ``gantools/grading`` is booby-trapped, wherever student code runs during the check (the
+  student's function, its backward pass, a property of what it returned).
+* Student code the check calls runs inside :func:`student_code`: tf.functions run eagerly
+  (so a traced copy of a reference runs its Python code, and trips), and any error it
+  raises becomes a :class:`GradingError` that names it.
+* Expected values come from :func:`reference`: gantools modules compiled afresh under a
+  file name that carries the running check's token, held by the check and by nothing a
+  notebook can reach; kept beyond the check, they trip like the library itself.
 * Objects a check hands to student code keep their bookkeeping in private attributes,
   which the answer-cell policy (:mod:`gantools.grading.policy`) forbids touching.
 """
@@ -20,11 +23,9 @@ The rules a check follows, so that a submission cannot talk it into a pass:
 from __future__ import annotations
 
 import contextlib
-import gc
+import functools
 import importlib.util
-import inspect
 import secrets
-import types
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +33,22 @@ import tensorflow as tf
 
 from .evidence import agree, report_values
 
-PACKAGE = Path(__file__).resolve().parent.parent  # the gantools package folder
-GRADING = PACKAGE / "grading"
-_COPY_SUFFIX = " (grading copy)"
+
+def _fresh_tripwire():
+    """``tripwire.py`` compiled afresh, like this module, into a module nobody else holds."""
+    import types
+
+    path = Path(__file__).resolve().parent / "tripwire.py"
+    module = types.ModuleType("_gantools_tripwire")
+    module.__file__ = str(path)
+    exec(compile(path.read_bytes(), str(path), "exec"), vars(module))  # noqa: S102
+    return module
+
+
+_tripwire = _fresh_tripwire()
+PACKAGE, Traps = _tripwire.PACKAGE, _tripwire.Traps
+copy_filename, trap_code = _tripwire.copy_filename, _tripwire.trap_code
+_guarded_functions = _tripwire.guarded_functions
 
 
 class GradingError(AssertionError):
@@ -49,20 +63,26 @@ class GradingError(AssertionError):
 
 # --- reference implementations the notebook cannot reach -----------------------------------
 
+# The token of the check that is running: reference copies it makes carry it in their file
+# name, and the tripwire traps every copy with another token (see gantools.grading.tripwire).
+_TOKEN = [secrets.token_hex(8)]
+
+
 def reference(relative: str):
     """gantools/<relative> compiled afresh into a module object that sys.modules never sees.
 
-    Its functions carry the file name ``<path> (grading copy)``, so the tripwire leaves
-    them alone: a check may hand them to student code (the train step receives the
-    reference losses). Relative imports of the copied file resolve to the installed
-    package, whose functions *are* trapped: copy only files that import no siblings, or
-    never hand their functions to student code.
+    Its functions carry the file name ``<path> (grading copy <token>)``, with the token of
+    the running check: the tripwire leaves them alone while that check runs (a check may
+    hand them to student code: the train step receives the reference losses) and traps
+    them everywhere else, however they were kept. Relative imports of the copied file
+    resolve to the installed package, whose functions *are* trapped: copy only files that
+    import no siblings, or never hand their functions to student code.
     """
     path = PACKAGE / relative
     name = "_gantools_reference_" + relative.replace("/", "_").removesuffix(".py")
     spec = importlib.util.spec_from_loader(name, loader=None)
     module = importlib.util.module_from_spec(spec)
-    module.__file__ = str(path) + _COPY_SUFFIX
+    module.__file__ = copy_filename(path, _TOKEN[-1])
     module.__package__ = ".".join(("gantools", *Path(relative).parent.parts))
     exec(compile(path.read_bytes(), module.__file__, "exec"), vars(module))  # noqa: S102
     return module
@@ -70,136 +90,51 @@ def reference(relative: str):
 
 # --- the tripwire: a solution must not run gantools code -------------------------------------
 
-_GUARDED_FILES: dict[str, bool] = {}
-
-
-def _guarded_file(filename: str) -> bool:
-    """True for code compiled from a gantools source file outside gantools/grading."""
-    if filename not in _GUARDED_FILES:
-        guarded = False
-        if not filename.endswith(_COPY_SUFFIX) and filename.endswith(".py"):
-            try:
-                path = Path(filename).resolve()
-                guarded = path.is_relative_to(PACKAGE) and not path.is_relative_to(GRADING)
-            except (OSError, ValueError):
-                pass
-        _GUARDED_FILES[filename] = guarded
-    return _GUARDED_FILES[filename]
-
-
 def guarded_functions(allow=()):
-    """Every live Python function whose code comes from a guarded gantools file.
-
-    Found by scanning the garbage collector's objects rather than module namespaces, so
-    aliases, methods, closures made by factories, functions rebuilt from a reference's
-    code object and the Python functions behind tf.functions are all included.
-    ``allow``: ``(file, qualname prefix)`` pairs, ``file`` relative to the package
-    (``"models/layers.py"``), whose functions an exercise may use (a builder may wrap its
-    layers in gantools' ``SpectralNorm``). They are told by where their code was compiled
-    from, which a notebook cannot change, not by any name it could rebind.
-    """
-    allowed = [(PACKAGE / file, prefix) for file, prefix in allow]
-
-    def permitted(code):
-        return any(code.co_qualname.startswith(prefix)
-                   and Path(code.co_filename).resolve() == file for file, prefix in allowed)
-    return [obj for obj in gc.get_objects()
-            if type(obj) is types.FunctionType and _guarded_file(obj.__code__.co_filename)
-            and not permitted(obj.__code__)]
+    """Every live function the running check's tripwire traps (see
+    :func:`gantools.grading.tripwire.guarded_functions`)."""
+    return _guarded_functions(allow, _TOKEN[-1])
 
 
-_TRAPS: dict[tuple, types.CodeType] = {}
-
-
-def _signature(code: types.CodeType) -> str:
-    """The parameter list of ``code`` (defaults live on the function, not the code)."""
-    names = code.co_varnames
-    n_pos, n_kw = code.co_argcount, code.co_kwonlyargcount
-    params = list(names[:n_pos])
-    if code.co_posonlyargcount:
-        params.insert(code.co_posonlyargcount, "/")
-    rest = n_pos + n_kw
-    if code.co_flags & inspect.CO_VARARGS:
-        params.append("*" + names[rest])
-        rest += 1
-    elif n_kw:
-        params.append("*")
-    params += names[n_pos:n_pos + n_kw]
-    if code.co_flags & inspect.CO_VARKEYWORDS:
-        params.append("**" + names[rest])
-    return ", ".join(params)
-
-
-def _trap_code(original: types.CodeType, tripwire) -> types.CodeType:
-    """A code object that calls ``tripwire(name)``, with ``original``'s free variables and
-    parameters.
-
-    Matching the free variables lets it replace the code of closures too; matching the
-    parameters keeps what libraries read from a signature (Keras inspects a layer's
-    ``__init__`` before calling it), so the trap, not an unrelated error, is what runs.
-    The tripwire and the name travel as constants, so the trap works whatever globals the
-    function has.
-    """
-    names = original.co_freevars
-    signature = _signature(original)
-    key = (names, signature)
-    if key not in _TRAPS:
-        touch = "\n".join(f"        {n}" for n in names)
-        source = ("def _outer():\n"
-                  + "".join(f"    {n} = None\n" for n in names)
-                  + f"    def _trap({signature}):\n"
-                  + (touch + "\n" if names else "")
-                  + "        _gantools_tripwire_ = ('__tripwire__', '__name__')\n"
-                  + "        return _gantools_tripwire_[0](_gantools_tripwire_[1])\n"
-                  + "    return _trap\n")
-        namespace: dict = {}
-        exec(compile(source, "<gantools tripwire>", "exec"), namespace)  # noqa: S102
-        code = namespace["_outer"]().__code__
-        if code.co_freevars != names:  # pragma: no cover - CPython orders them as written
-            raise RuntimeError(f"tripwire cannot mirror free variables {names}")
-        _TRAPS[key] = code
-    trap = _TRAPS[key]
-    consts = tuple((tripwire, original.co_qualname) if c == ("__tripwire__", "__name__")
-                   else c for c in trap.co_consts)
-    return trap.replace(co_consts=consts, co_name=original.co_name,
-                        co_qualname=original.co_qualname)
-
-
+_trap_code = trap_code
 _ARMED: list[list[str]] = []  # the calls recorded by the tripwire that is set, if any
+_WHAT: list[str] = []  # what is running, innermost last: the tripwire's message names it
+
+
+def _tripped(what: str, name: str) -> str:
+    return (f"{what} calls the gantools reference {name}(); implement it yourself with "
+            "TensorFlow/Keras operations.")
 
 
 @contextlib.contextmanager
 def no_reference_calls(what: str, allow=()):
     """Raise GradingError if the code run inside runs any gantools function (but those
-    ``allow`` names: see :func:`guarded_functions`).
+    ``allow`` names: see :func:`gantools.grading.tripwire.guarded_functions`).
 
     Each guarded function's code object is swapped for a trap (same function object,
     so every alias trips), and restored afterwards. A caught GradingError does not help:
     the calls are remembered and reported when the block ends. Inside a block that is
-    already guarded, the traps already set are reused.
+    already guarded, the traps already set are reused (so the outermost block's ``allow``
+    holds) and only the name in the message changes.
     """
     if _ARMED:
-        yield _ARMED[-1]
+        _WHAT.append(what)
+        try:
+            yield _ARMED[-1]
+        finally:
+            _WHAT.pop()
         return
     calls: list[str] = []
 
     def tripwire(name):
-        calls.append(name)
-        raise GradingError(f"{what} calls the gantools reference {name}(); implement it "
-                           "yourself with TensorFlow/Keras operations.")
+        calls.append(_tripped(_WHAT[-1] if _WHAT else what, name))
+        raise GradingError(calls[-1])
 
-    swapped = []
+    traps = None
     _ARMED.append(calls)
+    _WHAT.append(what)
     try:
-        for fn in guarded_functions(allow):
-            original = fn.__code__
-            swapped.append((fn, original, fn.__defaults__, fn.__kwdefaults__))
-            fn.__code__ = _trap_code(original, tripwire)
-            # every parameter optional: a copy rebuilt without its defaults still reaches
-            # the trap instead of failing on a missing argument
-            n_pos, n_kw = original.co_argcount, original.co_kwonlyargcount
-            fn.__defaults__ = (None,) * n_pos or None
-            fn.__kwdefaults__ = dict.fromkeys(original.co_varnames[n_pos:n_pos + n_kw]) or None
+        traps = Traps(tripwire, allow, _TOKEN[-1])
         yield calls
     except Exception:
         # a trapped call can surface as another error (a library that catches the
@@ -207,13 +142,37 @@ def no_reference_calls(what: str, allow=()):
         if not calls:
             raise
     finally:
+        _WHAT.pop()
         _ARMED.pop()
-        for fn, original, defaults, kwdefaults in swapped:
-            fn.__code__ = original
-            fn.__defaults__, fn.__kwdefaults__ = defaults, kwdefaults
+        if traps is not None:
+            traps.disarm()
     if calls:
-        raise GradingError(f"{what} calls the gantools reference {calls[0]}(); implement it "
-                           "yourself with TensorFlow/Keras operations.")
+        raise GradingError(calls[0])
+
+
+def check(allow=()):
+    """Declares a check: it runs with the tripwire armed from its first line to its last,
+    under a token of its own (reference copies it makes work only inside it).
+
+    Student code does not only run where a check calls it: a backward pass through a
+    ``tf.custom_gradient``, a property or ``__iter__`` of a returned object, a constraint
+    an optimizer applies, a layer a model calls. Arming the whole check covers them all.
+    ``allow`` is what the exercise may use (see :func:`guarded_functions`). Every public
+    ``check_*`` function of a checks module is declared this way (a test makes sure).
+    """
+    def declare(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            __tracebackhide__ = True
+            _TOKEN.append(secrets.token_hex(8))
+            try:
+                with no_reference_calls("code run by this check", allow):
+                    return fn(*args, **kwargs)
+            finally:
+                _TOKEN.pop()
+        run.armed = True
+        return run
+    return declare
 
 
 @contextlib.contextmanager

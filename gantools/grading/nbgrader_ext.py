@@ -23,6 +23,7 @@ contains expected values.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import secrets
@@ -32,6 +33,7 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
 from traitlets import Bool
 
+from .confine import cell_digest
 from .evidence import EVIDENCE, agree
 from .execute import cell_label, error_output, state
 from .policy import ANSWER, EXTRA, check_cell, imported_modules
@@ -69,11 +71,14 @@ def trusted_sources(resources) -> dict[str, str]:
 
 
 def is_trusted(cell, trusted: dict[str, str]) -> bool:
-    """One of the release's own locked code cells, exactly as the gradebook holds it."""
-    meta = _nbgrader(cell)
-    gid = meta.get("grade_id")
-    return bool(cell.cell_type == "code" and meta.get("locked") and not meta.get("solution")
-                and gid in trusted and trusted[gid] == cell.source)
+    """One of the release's own locked code cells, exactly as the gradebook holds it.
+
+    Decided by the cell's id and its source alone: the ``locked`` and ``solution`` flags
+    are metadata a student's editor can change, and nbgrader restores a test cell's source
+    but not those flags.
+    """
+    gid = _nbgrader(cell).get("grade_id")
+    return bool(cell.cell_type == "code" and gid in trusted and trusted[gid] == cell.source)
 
 
 def policy_violations(nb, trusted: dict[str, str]) -> list[dict]:
@@ -133,6 +138,23 @@ def add_nonces(nb, trusted: dict[str, str], notes) -> None:
         notes.setdefault("nonces", {})[index] = nonce
 
 
+def cell_allow(assignment: str | None) -> list:
+    """The gantools functions an assignment's answer cells may call while it is graded:
+    the literal ``CELL_ALLOW`` of its checks module, read without importing it."""
+    if not assignment:
+        return []
+    path = Path(__file__).resolve().parent / "checks" / f"nb{assignment}.py"
+    try:
+        tree = ast.parse(path.read_text())
+    except OSError:
+        return []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "CELL_ALLOW" for t in node.targets):
+            return [list(pair) for pair in ast.literal_eval(node.value)]
+    return []
+
+
 class ForgetUnknownCells(Preprocessor):
     """Sanitizing: a cell whose nbgrader id the gradebook does not know loses its nbgrader
     metadata.
@@ -164,7 +186,12 @@ class EnforcePolicy(Preprocessor):
         notes = state(resources)
         trusted = trusted_sources(resources)
         notes["violations"] = policy_violations(nb, trusted)
+        runs_as_released = [i for i, c in enumerate(nb.cells) if is_trusted(c, trusted)]
         add_nonces(nb, trusted, notes)
+        # the graded kernel's cell guard: every other cell runs with gantools switched off
+        notes["guard"] = {
+            "trusted": sorted({cell_digest(nb.cells[i].source) for i in runs_as_released}),
+            "allow": cell_allow(resources.get("nbgrader", {}).get("assignment"))}
         for v in notes["violations"]:
             notes["skip"].setdefault(v["cell_index"], (
                 f"not run: {v['cell']} breaks the grading policy at line {v['line']}: "

@@ -110,8 +110,12 @@ FORBIDDEN_ATTRIBUTES = frozenset({
     "update_wrapper", "wraps", "attrgetter", "methodcaller", "get_field", "Formatter",
     "bltns", "compat", "wrap_function", "Session", "run_functions_eagerly",
     "experimental_run_functions_eagerly", "switch_backend", "f2py", "extbuild",
+    # strings run as code inside the libraries, and what reads a function's insides (its
+    # closure cells, its marshalled code) or rebuilds one from them
+    "runstring", "rundocs", "func_dump", "cell_contents", "getclosurevars",
+    "enable_unsafe_deserialization", "python_utils",
 })
-FORBIDDEN_KEYWORDS = frozenset({"metaclass", "allow_pickle"})
+FORBIDDEN_KEYWORDS = frozenset({"metaclass", "allow_pickle", "safe_mode"})
 ALLOWED_MAGICS = frozenset({"matplotlib", "time", "timeit"})
 SETTABLE_ANYWHERE = frozenset({"trainable"})
 _CONSTRUCTOR_ROOTS = frozenset({"keras", "tf", "tensorflow", "np", "numpy", "layers"})
@@ -161,7 +165,8 @@ def check_python(code: str, kind: str = ANSWER, line_offset: int = 0,
 
 
 def imported_modules(source: str) -> dict[str, str]:
-    """``{name: module}`` for the modules a (trusted) cell binds with import statements."""
+    """``{name: module}`` for what a (trusted) cell binds with import statements: modules,
+    and members of modules as ``module.member``."""
     try:
         tree = ast.parse(transform(source))
     except Exception:  # noqa: BLE001 - an unreadable cell binds nothing
@@ -176,14 +181,20 @@ def imported_modules(source: str) -> dict[str, str]:
                     found[_top(alias.name)] = _top(alias.name)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
-                target = f"{node.module}.{alias.name}"
-                if _resolve_module(target) is not None:
-                    found[alias.asname or alias.name] = target
+                # a module or any other member: either way, what it leads to is followed,
+                # and a name from a module out of reach may not be used at all
+                found[alias.asname or alias.name] = f"{node.module}.{alias.name}"
     return found
 
 
 def _top(name: str) -> str:
     return name.split(".")[0]
+
+
+def _within_reach(module: str) -> bool:
+    """Whether student code may use a name bound to ``module`` (or to a member of it)."""
+    return _top(module) in REACHABLE_PACKAGES and not (
+        module == "gantools.grading" or module.startswith("gantools.grading."))
 
 
 def _resolve_module(name: str):
@@ -302,7 +313,11 @@ class _Visitor(ast.NodeVisitor):
     # --- names and attributes -----------------------------------------------------------------
     def visit_Name(self, node):
         name = node.id
-        if name in FORBIDDEN_NAMES:
+        if isinstance(node.ctx, ast.Load) and name in self.modules and not _within_reach(
+                self.modules[name]):
+            self.add(node, "module-reach", f"uses {name!r}, which a cell of the notebook bound "
+                     f"to {self.modules[name]!r}, a module student code may not reach")
+        elif name in FORBIDDEN_NAMES:
             self.add(node, "forbidden-name", f"uses {name!r}, a dynamic-access or "
                      "code-execution primitive")
         elif name.startswith("__") and name.endswith("__") and name not in ALLOWED_DUNDERS:

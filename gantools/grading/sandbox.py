@@ -213,8 +213,14 @@ class SandboxedKernelManager(AsyncKernelManager):
     pre_start_kernel = _async_pre_start_kernel
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        return launcher_command(super().format_kernel_cmd(extra_arguments),
-                                self.sandbox_dir, self._sandboxed)
+        from .confine import confined_command
+
+        cmd = super().format_kernel_cmd(extra_arguments)
+        confined = confined_command(cmd)
+        if confined is None:
+            self.log.warning("The kernel %s is not one the grading kernel can confine: it "
+                             "runs without the child-process ban and the cell guard.", cmd)
+        return launcher_command(confined or cmd, self.sandbox_dir, self._sandboxed)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)

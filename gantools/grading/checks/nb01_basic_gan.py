@@ -88,6 +88,7 @@ def expected(check: str, seed: int, hidden: bool) -> list[float]:
             for _, args in _cases(check, seed, hidden)]
 
 
+@_h.check()
 def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """D loss = E BCE(1, l_real) + E BCE(0, l_fake), on logits."""
     __tracebackhide__ = True
@@ -98,6 +99,7 @@ def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None
                    nonfinite_hint=_STABLE)
 
 
+@_h.check()
 def check_minimax_generator_loss(fn, hidden: bool = False, seed: int = 2000, nonce=None):
     """G loss (minimax, minimized) = E log(1 - σ(l_fake)) = -E softplus(l_fake)."""
     __tracebackhide__ = True
@@ -138,6 +140,7 @@ def _run(model, x, what):
         return np.asarray(model(tf.constant(x), training=False))
 
 
+@_h.check()
 def check_generator(build_generator, hidden: bool = False, seed: int = 0, nonce=None):
     """G = build_generator(latent_dim, data_dim) maps (n, latent_dim) noise to (n, data_dim)."""
     __tracebackhide__ = True
@@ -175,6 +178,7 @@ def _check_generator(build_generator, hidden, seed):
                                   "without activation.")
 
 
+@_h.check()
 def check_discriminator(build_discriminator, hidden: bool = False, seed: int = 0, nonce=None):
     """D = build_discriminator(data_dim) maps (n, data_dim) data to (n, 1) logits."""
     __tracebackhide__ = True
@@ -213,6 +217,7 @@ def _check_discriminator(build_discriminator, hidden, seed):
 
 # --- the training step ----------------------------------------------------------------------
 
+@_h.check()
 def check_train_step(train_step, hidden: bool = False, seed: int = 0, nonce=None):
     """One alternating step: a D update on real and fake, then a G update on fresh fakes.
 

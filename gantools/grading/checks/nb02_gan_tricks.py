@@ -282,6 +282,7 @@ def expected(check: str, seed: int, hidden: bool) -> list[float]:
 
 # --- the checks ---------------------------------------------------------------------------------
 
+@_h.check()
 def check_smoothed_discriminator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """L_D = E BCE(1 - α, ℓ_real) + E BCE(0, ℓ_fake): only the real label is smoothed."""
     __tracebackhide__ = True
@@ -292,6 +293,7 @@ def check_smoothed_discriminator_loss(fn, hidden: bool = False, seed: int = 0, n
                    nonfinite_hint=_STABLE)
 
 
+@_h.check()
 def check_feature_matching_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """L_FM = Σ_l ‖mean_batch f_l(x) - mean_batch f_l(G(z))‖², summed over the layers."""
     __tracebackhide__ = True
@@ -301,6 +303,7 @@ def check_feature_matching_loss(fn, hidden: bool = False, seed: int = 0, nonce=N
                    _cases(check, seed, hidden), _feature_mistakes(), hidden, seed)
 
 
+@_h.check()
 def check_minibatch_discrimination(cls, hidden: bool = False, seed: int = 0, nonce=None):
     """The layer's output [f, o(f)] against the definition, with T set by the check."""
     __tracebackhide__ = True
@@ -360,6 +363,7 @@ def _mbd_message(got, want, f, t, case, hidden):
                    "for each kernel b, and c_b = exp(-distance).")
 
 
+@_h.check()
 def check_ema_update(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """θ_ema ← β θ_ema + (1 - β) θ for trainable weights; other weights copied."""
     __tracebackhide__ = True
@@ -418,6 +422,7 @@ def _ema_message(variable, got, e0, m0, decay, hidden):
 
 # --- exercise 5: the DCGAN generator ------------------------------------------------------------
 
+@_h.check()
 def check_dcgan_generator(build, hidden: bool = False, seed: int = 0, nonce=None):
     """build_dcgan_generator(latent_dim) follows the DCGAN rules for 32×32×1 images."""
     __tracebackhide__ = True

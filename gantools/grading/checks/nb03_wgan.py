@@ -100,6 +100,7 @@ def _loss_reference(check):
             "check_generator_loss": losses.wasserstein_generator_loss}[check]
 
 
+@_h.check()
 def check_critic_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """Critic loss = E f(G(z)) - E f(x), means over each batch, on raw scores."""
     __tracebackhide__ = True
@@ -110,6 +111,7 @@ def check_critic_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
                    shape_hint=_h.UNEQUAL_BATCHES)
 
 
+@_h.check()
 def check_generator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """Generator loss = -E f(G(z)) on raw scores."""
     __tracebackhide__ = True
@@ -159,6 +161,7 @@ def _clip_hint(got, c, w):
     return ""
 
 
+@_h.check()
 def check_weight_clip(cls, hidden: bool = False, seed: int = 0, nonce=None):
     """WeightClip(c)(w) = clip(w, -c, c), elementwise, for any c and any shape."""
     __tracebackhide__ = True
@@ -195,6 +198,7 @@ def _layer_of(variable):
     return variable.path.split("/")[0]
 
 
+@_h.check()
 def check_critic_builder(build_critic, hidden: bool = False, seed: int = 0, nonce=None):
     """build_critic(input_dim, hidden, clip_value): an MLP critic with one unbounded score;
     with clip_value = c every weight stays in [-c, c] after any optimizer step."""
@@ -463,6 +467,7 @@ def _scalar_gp(fn, critic, real, fake, what):
     return float(out.reshape(()))
 
 
+@_h.check()
 def check_gradient_penalty(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """GP = mean over the batch of (‖∇_x̂ f(x̂)‖₂ - 1)², x̂ = ε x + (1 - ε) x̃, ε ~ U[0, 1]
     per example; checked on closed forms and on the recorded x̂."""
@@ -532,6 +537,7 @@ def _penalty_gradients(fn, critic, real, fake, what):
     return float(np.asarray(value, np.float64).reshape(-1)[0]), grads
 
 
+@_h.check()
 def check_gradient_penalty_gradient(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """The penalty's own gradient w.r.t. the critic's weights (the nested tape): the closed
     form 2(‖w‖ - 1) w/‖w‖ for a linear critic, a NumPy-free reference for an MLP critic, and
@@ -669,6 +675,7 @@ def _step_config(hidden):
     return (3, 2, 16, 3, 10.0) if not hidden else (5, 3, 9, 4, 5.0)
 
 
+@_h.check()
 def check_critic_train_step(step, hidden: bool = False, seed: int = 0, nonce=None):
     """n_critic critic updates, each on a fresh real batch and fresh z with loss
     critic_loss + λ·penalty, then one generator update through the updated critic.

@@ -134,6 +134,7 @@ def _generator_mistakes():
     ]
 
 
+@_h.check()
 def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """D loss = ½ E (D(x) - b)² + ½ E (D(G(z)) - a)², means over each batch, raw scores."""
     __tracebackhide__ = True
@@ -147,6 +148,7 @@ def check_discriminator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None
                    then=_h.differentiable("ls_discriminator_loss", fn, cases[0][1]))
 
 
+@_h.check()
 def check_generator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """G loss = ½ E (D(G(z)) - c)² on raw scores."""
     __tracebackhide__ = True
@@ -269,6 +271,7 @@ def _mlp_reference(loss_fn, d, x):
     return np.array(rows, np.float64)
 
 
+@_h.check()
 def check_pull(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """pull(generator_loss, discriminator, fakes) = -N ∇_fakes generator_loss(D(fakes))."""
     __tracebackhide__ = True

@@ -103,6 +103,7 @@ def _shape_message(got, n, k, h, w, what, hidden):
             f"{(n, h, w, k)}: (batch, height, width, num_classes).")
 
 
+@_h.check()
 def check_label_planes(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """label_planes(labels, K, H, W)[i, :, :, c] = 1 if c == labels[i] else 0, float32."""
     __tracebackhide__ = True
@@ -216,6 +217,7 @@ def _distinct_per_label(outputs, num_classes):
     return None
 
 
+@_h.check()
 def check_conditional_generator(build, hidden: bool = False, seed: int = 0, nonce=None):
     """G = build(latent_dim, K, size, channels) maps [z, labels] to images in [-1, 1]."""
     __tracebackhide__ = True
@@ -258,6 +260,7 @@ def _check_generator(build, hidden, seed, what):
                                   "digits are scaled to [-1, 1]: end with a tanh activation.")
 
 
+@_h.check()
 def check_conditional_discriminator(build, hidden: bool = False, seed: int = 0, nonce=None):
     """D = build(K, size, channels) maps [images, labels] to logits and sees label planes."""
     __tracebackhide__ = True
@@ -398,6 +401,7 @@ def _same_labels(got, labels):
     return got.shape == labels.shape and np.array_equal(got, labels)
 
 
+@_h.check()
 def check_conditional_train_step(train_step, hidden: bool = False, seed: int = 0, nonce=None):
     """One alternating step of notebook 01 in which every call of G and D gets the batch's
     labels: D judges [real, labels] and [G([z, labels]), labels]; G's update goes through

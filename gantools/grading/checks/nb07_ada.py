@@ -89,6 +89,7 @@ def _kid_close(got, want):
     return _h.agree(got, want)
 
 
+@_h.check()
 def check_kid(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """kid(real, fake) = unbiased MMD² with k(x, y) = (xᵀy/d + 1)³, on one block."""
     __tracebackhide__ = True
@@ -188,6 +189,7 @@ def _run_translate(fn, x, dx, dy, what):
     return np.asarray(out, np.float64), (None if grad is None else grad.numpy()), probe
 
 
+@_h.check()
 def check_translate(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """translate(images, dx, dy): each image moved by its (dx, dy) pixels, zeros moved in;
     the gradient is the exact transpose (the move back)."""
@@ -271,6 +273,7 @@ def _update_cases(seed, hidden):
     return cases
 
 
+@_h.check()
 def check_update_probability(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """p ← clip(p + (mean(real_logits > 0) − target) / integration_steps, 0, 1), in sequence."""
     __tracebackhide__ = True
