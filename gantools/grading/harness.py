@@ -152,7 +152,10 @@ def no_reference_calls(what: str, allow=()):
 
 def check(allow=()):
     """Declares a check: it runs with the tripwire armed from its first line to its last,
-    under a token of its own (reference copies it makes work only inside it).
+    under a token of its own (reference copies it makes work only inside it), with
+    tf.functions run as Python (a graph traced before the check cannot stand in for code
+    the tripwire would see; a check that must test tracing traces explicitly, with
+    ``get_concrete_function``).
 
     Student code does not only run where a check calls it: a backward pass through a
     ``tf.custom_gradient``, a property or ``__iter__`` of a returned object, a constraint
@@ -166,7 +169,7 @@ def check(allow=()):
             __tracebackhide__ = True
             _TOKEN.append(secrets.token_hex(8))
             try:
-                with no_reference_calls("code run by this check", allow):
+                with eager(), no_reference_calls("code run by this check", allow):
                     return fn(*args, **kwargs)
             finally:
                 _TOKEN.pop()
@@ -533,14 +536,138 @@ def layers_of(model):
         return []
 
 
-def uses_relu(model) -> bool:
-    """Whether a layer of ``model`` applies ReLU (as its activation or as a ReLU layer)."""
-    for layer in layers_of(model):
-        if type(layer).__name__ == "ReLU":
-            return True
-        if getattr(getattr(layer, "activation", None), "__name__", "") == "relu":
-            return True
-    return False
+# --- what layers compute, told by behaviour (never by class or function names) -------------
+
+def layer_trace(model, x, training=False):
+    """``[(layer, input, output)]`` of every layer inside ``model``, in the order they ran
+    during one call ``model(x, training=training)``.
+
+    Each layer's ``call`` is wrapped for the duration (an instance attribute shadows the
+    method), so the record is what the layers computed, however the model was built
+    (functional, ``Sequential`` filled with ``.add``, subclassed) and whatever its layers
+    are called. Run it inside :func:`student_code`: the layers are student code.
+    """
+    records = []
+    layers = layers_of(model)
+    wrapped = []
+    try:
+        for layer in layers:
+            call = layer.call
+
+            def recorder(*args, _call=call, _layer=layer, **kwargs):
+                out = _call(*args, **kwargs)
+                records.append((_layer, args[0] if args else None, out))
+                return out
+
+            layer.call = recorder
+            wrapped.append(layer)
+        model(x, training=training)
+    finally:
+        for layer in wrapped:
+            try:
+                del layer.call
+            except AttributeError:
+                pass
+    return records
+
+
+_PROBE = np.array([-3.0, -1.7, -0.9, -0.4, -0.05, 0.05, 0.3, 0.8, 1.6, 2.9], np.float32)
+
+
+def elementwise_kind(inputs, outputs) -> str | None:
+    """What an elementwise map did to ``inputs``: ``"identity"``, ``"relu"`` (negatives to
+    0, positives kept), ``"leaky"`` (positives kept, negatives scaled by one slope in
+    (0, 1)), ``"other"``; None when it was not elementwise on these values (another shape).
+
+    The values are what the layer computed, so a ReLU spelled as a Lambda, an Activation, a
+    LeakyReLU with slope 0 or a renamed class is a ReLU all the same.
+    """
+    try:
+        x = np.asarray(inputs, np.float64)
+        y = np.asarray(outputs, np.float64)
+    except Exception:  # noqa: BLE001 - not arrays (several inputs, ragged): not elementwise
+        return None
+    if x.shape != y.shape or x.size == 0:
+        return None
+    negative, positive = x < -1e-3, x > 1e-3
+    if not (negative.any() and positive.any()):
+        return None
+    scale = 1e-5 * max(1.0, float(np.abs(x).max()))
+    if np.allclose(y, x, atol=scale):
+        return "identity"
+    if not np.allclose(y[positive], x[positive], rtol=1e-5, atol=scale):
+        return "other"
+    slopes = y[negative] / x[negative]
+    if np.allclose(y[negative], 0.0, atol=scale):
+        return "relu"
+    if np.allclose(slopes, slopes.mean(), rtol=1e-4, atol=1e-6) and 0 < slopes.mean() < 1:
+        return "leaky"
+    return "other"
+
+
+def function_kind(fn) -> str | None:
+    """:func:`elementwise_kind` of a callable (an ``activation``) on a fixed probe."""
+    try:
+        return elementwise_kind(_PROBE[None, :], fn(tf.constant(_PROBE[None, :])))
+    except Exception:  # noqa: BLE001 - a callable that cannot take the probe tells nothing
+        return None
+
+
+def activation_kinds(model, x) -> list[str]:
+    """The kinds of every activation that ran in ``model(x)``: each weightless layer whose
+    output is an elementwise function of its input, and each layer's ``activation``."""
+    kinds = []
+    for layer, inputs, outputs in layer_trace(model, x):
+        if not layer.weights:
+            kind = elementwise_kind(inputs, outputs)
+            if kind not in (None, "identity"):
+                kinds.append(kind)
+        activation = getattr(layer, "activation", None)
+        if callable(activation):
+            kind = function_kind(activation)
+            if kind not in (None, "identity"):
+                kinds.append(kind)
+    return kinds
+
+
+def uses_relu(model, x) -> bool:
+    """Whether ``model(x)`` applies a ReLU anywhere, told by what its layers computed."""
+    return "relu" in activation_kinds(model, x)
+
+
+def own_kernels(layer) -> list:
+    """The trainable variables of rank >= 2 that ``layer`` holds itself (not through the
+    layers inside it): what makes it a weighted layer, whatever its class."""
+    inner = {id(v) for sub in layers_of(layer) for v in sub.trainable_variables}
+    return [v for v in layer.trainable_variables if len(v.shape) >= 2 and id(v) not in inner]
+
+
+@contextlib.contextmanager
+def made_here(what: str):
+    """Require the Keras model(s) a builder returns inside the block to be new: each of
+    their variables created inside it. A model built before the check (by a cell, a
+    cache, a reference builder) cannot fit hidden sizes it never saw, and is refused
+    outright. ``made_here(what)`` yields a function that takes the model to judge."""
+    import gc
+
+    import keras
+
+    # held, not only counted: none of them can die in the block and lend its id to a new one
+    alive = [o for o in gc.get_objects() if isinstance(o, keras.Variable | tf.Variable)]
+    before = {id(o) for o in alive}
+
+    def judge(model):
+        __tracebackhide__ = True
+        old = [v for v in getattr(model, "variables", []) if id(v) in before]
+        if old:
+            raise GradingError(f"{what} returned a model with weights that existed before it "
+                               "was called; build a new model on every call.")
+        return model
+
+    try:
+        yield judge
+    finally:
+        alive.clear()
 
 
 def mlp(sizes, seed, name):

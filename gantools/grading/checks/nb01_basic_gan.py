@@ -196,7 +196,10 @@ def _check_discriminator(build_discriminator, hidden, seed):
         d = _build(build_discriminator, "build_discriminator", data_dim)
         if not _has_weights(d, "build_discriminator"):
             raise _h.GradingError(_h.weightless_hint(d, "build_discriminator", "data_dim"))
-        if _h.uses_relu(d):
+        with _h.student_code("the discriminator"):
+            relu = _h.uses_relu(d, tf.constant(rng.standard_normal((16, data_dim)).astype(
+                np.float32) * 3))
+        if relu:
             raise _h.GradingError("the discriminator uses ReLU. Hint: the exercise asks for "
                                   "LeakyReLU(0.2), which keeps a gradient for negative inputs, "
                                   "so that G always gets a signal through D.")
