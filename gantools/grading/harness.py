@@ -653,7 +653,15 @@ def made_here(what: str):
     import keras
 
     # held, not only counted: none of them can die in the block and lend its id to a new one
-    alive = [o for o in gc.get_objects() if isinstance(o, keras.Variable | tf.Variable)]
+    # (types judged once each: gc holds hundreds of thousands of objects)
+    kinds: dict[type, bool] = {}
+    alive = []
+    for o in gc.get_objects():
+        kind = type(o)
+        if kind not in kinds:
+            kinds[kind] = issubclass(kind, keras.Variable | tf.Variable)
+        if kinds[kind]:
+            alive.append(o)
     before = {id(o) for o in alive}
 
     def judge(model):

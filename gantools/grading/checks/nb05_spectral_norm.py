@@ -490,8 +490,8 @@ def check_spectral_normalize(fn, hidden: bool = False, seed: int = 0, nonce=None
 # --- exercise 3: the spectral-normalized critic ----------------------------------------------
 
 _CRITIC_SIZES = [(32, 3), (16, 1)]
-_CRITIC_SIZES_HIDDEN = [(16, 3), (8, 1)]
-_WEIGHTED = ("Dense", "Conv2D")
+_HIDDEN_IMAGE_SIZES = (8, 16, 32)  # what the exercise's halving loop handles (down to 4×4)
+_HIDDEN_CHANNELS = (1, 2, 3, 4)
 # the critic may wrap its layers in gantools' SpectralNorm (with the student's function or,
 # once exercise 2 passes, gantools' own); its code is told by the file it was compiled from
 _ALLOW = (("models/layers.py", "SpectralNorm."), ("models/layers.py", "spectral_normalize"),
@@ -500,35 +500,78 @@ _ALLOW = (("models/layers.py", "SpectralNorm."), ("models/layers.py", "spectral_
 # this file's source by the grader, so it stays a literal)
 CELL_ALLOW = (("models/layers.py", "SpectralNorm."), ("models/layers.py", "spectral_normalize"),
               ("models/layers.py", "_l2_normalize"))
+# the kernels the check gives every normalized layer: σ_max = 4, every other σ in [0.2, 1],
+# so that each power iteration shrinks u's error by (1/4)² and 20 calls leave ~1e-24 of it
+_SIGMA_MAX = 4.0
+_CALLS = 20
 
 
-def _weighted(layer):
-    return type(layer).__name__ in _WEIGHTED and getattr(layer, "kernel", None) is not None
+def _critic_sizes(rng, hidden):
+    """(image size, channels) of the critics to build; hidden ones drawn from the grader's
+    nonce, two different image sizes, so that no model built in advance fits them."""
+    if not hidden:
+        return _CRITIC_SIZES
+    sizes = rng.choice(_HIDDEN_IMAGE_SIZES, 2, replace=False)
+    return [(int(size), int(rng.choice(_HIDDEN_CHANNELS))) for size in sizes]
+
+
+def _weighted_layers(model):
+    """The layers holding a kernel of their own (rank >= 2): weighted, whatever the class."""
+    return [layer for layer in _h.layers_of(model) if _h.own_kernels(layer)]
 
 
 def _wrappers(model):
+    """Layers that wrap a weighted layer (Keras's Wrapper: gantools' SpectralNorm, Keras's
+    SpectralNormalization, or a student's own); what they compute is checked separately."""
     import keras
 
     return [layer for layer in _h.layers_of(model) if isinstance(layer, keras.layers.Wrapper)
-            and _weighted(getattr(layer, "layer", None))]
+            and _h.own_kernels(getattr(layer, "layer", None) or keras.layers.Layer())]
 
 
-def _plain_output(inner, x, kernel):
-    """What the wrapped layer computes with ``kernel`` in place of its own."""
-    if type(inner).__name__ == "Dense":
-        out = tf.matmul(x, kernel)
-    else:
-        out = tf.nn.conv2d(x, kernel, strides=list(inner.strides),
-                           padding=inner.padding.upper(), dilations=list(inner.dilation_rate))
-    if inner.use_bias:
-        out = out + inner.bias
-    return inner.activation(out) if inner.activation is not None else out
+def _kernel_of(inner):
+    return _h.own_kernels(inner)[0]
 
 
-def _probe_input(inner, rng):
-    kernel = inner.kernel
-    shape = (3, kernel.shape[0]) if len(kernel.shape) == 2 else (2, 8, 8, kernel.shape[2])
-    return tf.constant(rng.normal(0, 1, shape).astype(np.float32))
+def _with_kernel(inner, x, kernel):
+    """What the wrapped layer computes on ``x`` with ``kernel`` in place of its own: the
+    layer itself called with the kernel swapped in (and back), whatever its operation."""
+    variable = _kernel_of(inner)
+    saved = variable.numpy()
+    variable.assign(kernel)
+    try:
+        return np.asarray(inner(x, training=False), np.float64)
+    finally:
+        variable.assign(saved)
+
+
+def _spectrum_kernel(shape, rng):
+    """A kernel of ``shape`` whose paper matrix (reshape to (-1, out)) has σ_max = 4 and every
+    other singular value in [0.2, 1], with random singular vectors."""
+    rows, cols = int(np.prod(shape[:-1])), int(shape[-1])
+    k = min(rows, cols)
+    values = np.sort(rng.uniform(0.2, 1.0, k))[::-1]
+    values[0] = _SIGMA_MAX
+    return _matrix(rng, rows, cols, values).reshape(shape).astype(np.float32)
+
+
+def _batch_dependent(layer, x):
+    """Whether ``layer``'s training-mode output for the first example changes with the rest
+    of the batch (what batch normalization does), told by calling it: a random layer
+    (dropout) differs even on the same batch and is left alone."""
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank is None or x.shape[0] is None or x.shape[0] < 2:
+        return False
+    try:
+        first = np.asarray(layer(x, training=True), np.float64)
+        again = np.asarray(layer(x, training=True), np.float64)
+        if not np.allclose(first, again, rtol=1e-5, atol=1e-6):
+            return False
+        others = tf.concat([x[:1], tf.reverse(x[1:], [0]) * 3.0 + 1.0], axis=0)
+        changed = np.asarray(layer(others, training=True), np.float64)
+    except Exception:  # noqa: BLE001 - a layer that cannot be called alone tells nothing
+        return False
+    return not np.allclose(first[:1], changed[:1], rtol=1e-4, atol=1e-5)
 
 
 def _critic(build, size, channels, rng, what, hidden):
@@ -536,36 +579,44 @@ def _critic(build, size, channels, rng, what, hidden):
     import keras
 
     x = tf.constant(rng.uniform(-1, 1, (4, size, size, channels)).astype(np.float32))
-    with _h.student_code(what, _ALLOW):
-        d = build(size, channels)
+    call = f"{what}({size}, {channels})"
+    with _h.student_code(what, _ALLOW), _h.made_here(call) as judge:
+        d = judge(build(size, channels))
         if not (isinstance(d, keras.Model) and bool(d.trainable_variables)):
             raise _h.GradingError(_h.weightless_hint(d, what, "image_size, image_size, "
                                                      "channels"))
+        records = _h.layer_trace(d, x, training=True)
         out = np.asarray(d(x, training=False))
-    call = f"{what}({size}, {channels})"
+        dependent = [layer.name for layer, inputs, _ in records
+                     if not _h.own_kernels(layer) and _batch_dependent(layer, inputs)]
     if out.shape != (4, 1):
         raise _h.GradingError(f"{call} maps images of shape (4, {size}, {size}, {channels}) "
                               f"to {out.shape}; expected one score per image, (4, 1).")
-    layers = _h.layers_of(d)
-    kinds = [type(layer).__name__ for layer in layers]
-    if "BatchNormalization" in kinds:
-        raise _h.GradingError(f"{call} has batch normalization. Drop it from a "
-                              "spectral-normalized critic: its scale can undo the normalization "
-                              "(it divides by a batch statistic), and it makes each image's "
-                              "score depend on the rest of the batch.")
+    if dependent:
+        raise _h.GradingError(f"{call}: the layer {dependent[0]!r} makes each image's output "
+                              "depend on the rest of the batch (batch normalization). Drop it "
+                              "from a spectral-normalized critic: its scale can undo the "
+                              "normalization (it divides by a batch statistic), and it makes "
+                              "each image's score depend on the rest of the batch.")
     wrapped = _wrappers(d)
     inside = {id(w.layer) for w in wrapped}
-    bare = [layer.name for layer in layers if _weighted(layer) and id(layer) not in inside]
+    bare = [layer.name for layer in _weighted_layers(d) if id(layer) not in inside]
     if bare:
         raise _h.GradingError(f"{call}: the layer {bare[0]!r} is not spectral-normalized. Wrap "
-                              "every Dense and Conv2D layer of the critic, the last one "
-                              "included: gmodels.SpectralNorm(layer, "
+                              "every layer with weights of the critic (Dense and Conv2D), the "
+                              "last one included: gmodels.SpectralNorm(layer, "
                               "normalize=spectral_normalize).")
     if not wrapped:
         raise _h.GradingError(f"{call} has no spectral-normalized Dense or Conv2D layer.")
-    last = d.layers[-1]
-    if not (last in wrapped and type(last.layer).__name__ == "Dense"
-            and getattr(last.layer.activation, "__name__", "") == "linear"):
+    # the layer that made the score: the last one to finish among wrappers and plain layers
+    # (a model nested inside the critic finishes after its own last layer)
+    ends = [layer for layer, _, _ in records
+            if isinstance(layer, keras.layers.Wrapper) or not _h.layers_of(layer)]
+    last = ends[-1] if ends else None
+    inner = getattr(last, "layer", None)
+    activation = getattr(inner, "activation", None)
+    if not (last in wrapped and len(_kernel_of(inner).shape) == 2
+            and (activation is None or _h.function_kind(activation) == "identity")):
         raise _h.GradingError(f"{call} should end in a spectral-normalized Dense layer with no "
                               "activation: the critic outputs a raw score for the hinge loss "
                               "(no sigmoid).")
@@ -573,17 +624,27 @@ def _critic(build, size, channels, rng, what, hidden):
 
 
 def _kernels(wrapped):
-    return [np.asarray(w.layer.kernel, np.float64).copy() for w in wrapped]
+    return [np.asarray(_kernel_of(w.layer), np.float64).copy() for w in wrapped]
+
+
+def _probe_input(inputs, rng):
+    """A probe shaped like what the layer received in the critic, with new values."""
+    shape = tuple(int(n) for n in tf.convert_to_tensor(inputs).shape)
+    return tf.constant(rng.normal(0, 1, shape).astype(np.float32))
 
 
 def _check_critic(build, size, channels, rng, what, hidden):
     __tracebackhide__ = True
     d, x, wrapped = _critic(build, size, channels, rng, what, hidden)
     call = f"{what}({size}, {channels})"
-    before = _kernels(wrapped)
     with _h.student_code(what, _ALLOW):
-        for _ in range(20):  # power iterations: u converges to the top singular vector
+        for w in wrapped:  # a known spectrum: power iteration converges in a few calls
+            variable = _kernel_of(w.layer)
+            variable.assign(_spectrum_kernel(tuple(variable.shape), rng))
+        before = _kernels(wrapped)
+        for _ in range(_CALLS):
             d(x[:1], training=True)
+        inputs = {id(layer): received for layer, received, _ in _h.layer_trace(d, x)}
     after = _kernels(wrapped)
     for w, k0, k1 in zip(wrapped, before, after, strict=True):
         if not np.array_equal(k0, k1):
@@ -594,25 +655,25 @@ def _check_critic(build, size, channels, rng, what, hidden):
                 "paper's reparametrisation computes W/σ(W) on the fly and leaves W to the "
                 "optimizer: gmodels.SpectralNorm(layer, normalize=spectral_normalize).")
     for w in wrapped:
-        kernel = np.asarray(w.layer.kernel, np.float64)
+        kernel = np.asarray(_kernel_of(w.layer), np.float64)
         sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
-        probe = _probe_input(w.layer, rng)
+        probe = _probe_input(inputs[id(w)], rng)
         with _h.student_code(what, _ALLOW):
             got = np.asarray(w(probe, training=False), np.float64)
-        want = np.asarray(_plain_output(w.layer, probe, tf.constant(
-            (kernel / sigma).astype(np.float32))), np.float64)
-        # after 20 power iterations σ is within ~1e-2 of the SVD's on these kernels; an
-        # unnormalized or Frobenius-normalized kernel is off by a factor of 2 or more
-        if not np.allclose(got, want, rtol=2e-2, atol=2e-2 * np.abs(want).max()):
+            want = _with_kernel(w.layer, probe, (kernel / sigma).astype(np.float32))
+        # with σ₂/σ₁ ≤ 1/4, 20 power iterations leave σ's error far below float32's ~1e-6
+        # relative round-off of these products; a kernel divided by anything else (no σ,
+        # the Frobenius norm, a stale σ) is off by 10 % or more
+        if not np.allclose(got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max()):
             raise _h.GradingError(
                 f"{call}: the layer {w.layer.name!r} does not compute its operation with "
                 "kernel / σ_max (σ_max from an SVD of the kernel reshaped to (-1, out)) after "
-                "20 training calls. Wrap it with gmodels.SpectralNorm(layer, "
+                f"{_CALLS} training calls. Wrap it with gmodels.SpectralNorm(layer, "
                 "normalize=spectral_normalize).")
-    variables = [w.layer.kernel for w in wrapped]
+    variables = [_kernel_of(w.layer) for w in wrapped]
     with _h.student_code(what, _ALLOW), tf.GradientTape() as tape:
         score = tf.reduce_sum(d(x, training=False))
-    grads = tape.gradient(score, variables)
+        grads = tape.gradient(score, variables)
     for w, v, g in zip(wrapped, variables, grads, strict=True):
         if g is None:
             raise _h.GradingError(f"{call}: no gradient reaches the kernel of {w.layer.name!r}.")
@@ -637,7 +698,7 @@ def check_sn_critic(build, hidden: bool = False, seed: int = 0, nonce=None):
     what = "build_sn_critic"
     rng = np.random.default_rng(seed)
     with _h.hidden_wording(hidden, what):
-        for size, channels in _CRITIC_SIZES_HIDDEN if hidden else _CRITIC_SIZES:
+        for size, channels in _critic_sizes(rng, hidden):
             _check_critic(build, size, channels, rng, what, hidden)
     _h.passed(f"{what} normalizes every weighted layer by σ, differentiably, with no batch "
               "norm" + (" (hidden sizes)." if hidden else "."))
