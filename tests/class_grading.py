@@ -69,6 +69,19 @@ def build_submission(release, good, spec):
         if gid in spec.get("unlock", {}):
             cell.source = spec["unlock"][gid]
             del cell.metadata["nbgrader"]
+    for gid, changes in spec.get("meta", {}).items():  # metadata a student's editor changed
+        cell = next(c for c in nb.cells if nb_grader(c).get("grade_id") == gid)
+        for key, value in changes.items():
+            if key in ("editable", "deletable"):
+                cell.metadata[key] = value
+            else:
+                cell.metadata["nbgrader"][key] = value
+    for gid, after in spec.get("move", {}).items():  # cells a student moved
+        index = next(i for i, c in enumerate(nb.cells) if nb_grader(c).get("grade_id") == gid)
+        cell = nb.cells.pop(index)
+        target = next(i for i, c in enumerate(nb.cells)
+                      if nb_grader(c).get("grade_id") == after)
+        nb.cells.insert(target + 1, cell)
     for after, source, *meta in reversed(spec.get("add", [])):
         index = next(i for i, c in enumerate(nb.cells) if nb_grader(c).get("grade_id") == after)
         added = nbformat.v4.new_code_cell(source)

@@ -587,8 +587,11 @@ def _critic(build, size, channels, rng, what, hidden):
                                                      "channels"))
         records = _h.layer_trace(d, x, training=True)
         out = np.asarray(d(x, training=False))
+        # the plain layers that hold no kernel (wrappers and nested models are judged by
+        # the layers inside them, which the trace holds too)
         dependent = [layer.name for layer, inputs, _ in records
-                     if not _h.own_kernels(layer) and _batch_dependent(layer, inputs)]
+                     if not _h.own_kernels(layer) and not _h.layers_of(layer)
+                     and _batch_dependent(layer, inputs)]
     if out.shape != (4, 1):
         raise _h.GradingError(f"{call} maps images of shape (4, {size}, {size}, {channels}) "
                               f"to {out.shape}; expected one score per image, (4, 1).")
@@ -620,7 +623,7 @@ def _critic(build, size, channels, rng, what, hidden):
         raise _h.GradingError(f"{call} should end in a spectral-normalized Dense layer with no "
                               "activation: the critic outputs a raw score for the hinge loss "
                               "(no sigmoid).")
-    return d, x, wrapped
+    return d, x, wrapped, {id(layer): inputs for layer, inputs, _ in records}
 
 
 def _kernels(wrapped):
@@ -635,7 +638,7 @@ def _probe_input(inputs, rng):
 
 def _check_critic(build, size, channels, rng, what, hidden):
     __tracebackhide__ = True
-    d, x, wrapped = _critic(build, size, channels, rng, what, hidden)
+    d, x, wrapped, inputs = _critic(build, size, channels, rng, what, hidden)
     call = f"{what}({size}, {channels})"
     with _h.student_code(what, _ALLOW):
         for w in wrapped:  # a known spectrum: power iteration converges in a few calls
@@ -644,7 +647,6 @@ def _check_critic(build, size, channels, rng, what, hidden):
         before = _kernels(wrapped)
         for _ in range(_CALLS):
             d(x[:1], training=True)
-        inputs = {id(layer): received for layer, received, _ in _h.layer_trace(d, x)}
     after = _kernels(wrapped)
     for w, k0, k1 in zip(wrapped, before, after, strict=True):
         if not np.array_equal(k0, k1):
