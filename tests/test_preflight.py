@@ -341,7 +341,8 @@ def test_the_cause_is_the_line_that_explains_it():
     assert "No module named 'gantools'" in preflight._cause(stderr)
     assert "pip install -e ." in preflight._fix(preflight._cause(stderr), {})
     log = (f"[AutogradeApp | INFO] Running pre-convert hook\n{preflight.HEADLINE}, "
-           f"{preflight.NOTHING_GRADED}.\n  cause: it\n  fix:   that\nlater\n")
+           f"{preflight.NOTHING_GRADED}.\n  cause: it\n  fix:   that\n")
     assert preflight.halted_message(log) == (f"{preflight.HEADLINE}, "
                                              f"{preflight.NOTHING_GRADED}. cause: it fix: that")
     assert preflight.halted_message("nothing") is None
+    assert preflight.halted_message(log + "[AutogradeApp | INFO] graded on\n") is None

@@ -95,16 +95,15 @@ class GradingHalted(SystemExit):
 
 
 def halted_message(log: str) -> str | None:
-    """The preflight's message in an nbgrader log, on one line, or None."""
-    lines = log.splitlines()
-    for index, line in enumerate(lines):
-        if line.startswith(HEADLINE):
-            found = [line.strip()]
-            for more in lines[index + 1:]:
-                if not more.startswith("  "):
-                    break
-                found.append(more.strip())
-            return " ".join(" ".join(found).split())
+    """The check's message that ends an nbgrader log (nbgrader stopped with it), on one
+    line, or None."""
+    lines = log.rstrip().splitlines()
+    for index in range(len(lines) - 1, max(-1, len(lines) - 8), -1):
+        if lines[index].startswith(HEADLINE):
+            block = lines[index:]
+            if all(line.startswith("  ") for line in block[1:]):
+                return " ".join(" ".join(block).split())
+            return None
     return None
 
 

@@ -224,7 +224,7 @@ def grade_submission(task: dict, template: bytes) -> dict:
         env.pop(preflight.ENV_PASSED, None)
         passed, halted = check_kernel(course, env)
         if halted is not None:  # nothing graded, nothing to merge into the gradebook
-            result.update(reason=halted, halted=True)
+            result.update(reason=halted, halted=True, log=halted + "\n")
             return result
         env[preflight.ENV_PASSED] = passed
         argv = ["autograde", assignment, f"--student={student}",
