@@ -13,6 +13,7 @@ reports what the kernel sees), so every command runs for real in seconds.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,13 @@ def check_halted_message(text: str, consequence: str = preflight.NOTHING_GRADED)
     assert "Traceback" not in text, text
     message = text[text.index(preflight.HEADLINE):].splitlines()
     assert len(message) <= 5, message
+    remove_kernel_output(text)
+
+
+def remove_kernel_output(text: str) -> None:
+    """The kernel's output that a failed check keeps for the instructor."""
+    for path in re.findall(r"the kernel's output: (.+?\.log)", text):
+        Path(path).unlink(missing_ok=True)
 
 
 # --- a checkout under /tmp, and one under a path with spaces -------------------------------
@@ -276,6 +284,7 @@ def test_a_worker_records_a_kernel_that_cannot_start_and_grades_nothing(
     assert result["reason"].startswith(f"{preflight.HEADLINE}, {preflight.NOTHING_GRADED}. "
                                        "cause: "), result["reason"]
     assert f"fix: {sandbox.ENV_MEMORY_MB}=1 leaves" in result["reason"]
+    remove_kernel_output(result["reason"])
 
     monkeypatch.setattr(worker, "check_kernel", lambda course, env: ("not this one", None))
     try:
@@ -285,6 +294,7 @@ def test_a_worker_records_a_kernel_that_cannot_start_and_grades_nothing(
     assert not result["ok"] and result["halted"] and result["state"] is None, result
     assert result["reason"].startswith(f"{preflight.HEADLINE}, "), result["reason"]
     assert "Traceback" not in result["log"]
+    remove_kernel_output(result["reason"])
 
     earlier = course / "autograded" / "alice" / NAME
     earlier.mkdir(parents=True)
