@@ -78,6 +78,14 @@ c.SandboxedExecute.kernel_name = "gan-course"
 c.SandboxedExecute.submission_timeout = int(
     os.environ.get("GANCOURSE_SUBMISSION_TIMEOUT", str(3 * CELL_TIMEOUT)))
 c.SandboxedExecute.max_output_bytes = 5_000_000
+# Before the first submission, one grading kernel is started as the gradings will start
+# theirs: a kernel that cannot start (a sandbox that hides the virtual environment, a
+# missing gan-course kernel, no bubblewrap where GANTOOLS_REQUIRE_SANDBOX=1) would fail
+# every submission, which nbgrader records as 0 for everyone. Instead the batch stops
+# before any submission is recorded, saying why and what to do (gantools.grading.preflight).
+from gantools.grading.preflight import autograde_hook  # noqa: E402
+
+c.Autograde.pre_convert_hook = autograde_hook
 # The sandbox hides the course folder (gradebook, source/ with hidden tests, other
 # students) from the kernel; only a private copy of the submission's folder is visible.
 # The executed solutions beside the course folder are hidden too.

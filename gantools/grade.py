@@ -141,8 +141,8 @@ def store(course: Path, assignment: str, result: dict) -> dict:
         if dest.exists():
             rmtree(str(dest))
         staging.rename(dest)
-    elif dest.exists():  # nbgrader removes what a failed grading left
-        rmtree(str(dest))
+    elif dest.exists() and not result.get("halted"):  # nbgrader removes what a failed
+        rmtree(str(dest))  # grading left; a grading that never started leaves the last one
     folder = record_folder(course, assignment)
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     (folder / "logs" / f"{student}.log").write_text(result["log"])
@@ -237,6 +237,35 @@ def _cluster(workers: int, scheduler: str | None):
     return Client(cluster), cluster
 
 
+def base_task(course: Path, assignment: str, notebooks: int, timeout: int | None) -> dict:
+    """What every worker's grading of ``assignment`` gets (a student's task adds the
+    student, the attempt, their gradebook entry and earlier state, and their files)."""
+    env = _grading_env()
+    return {
+        "assignment": assignment,
+        "config": (course / "nbgrader_config.py").read_text(),
+        "grading_fingerprint": pipeline.fingerprint(
+            {"code": pipeline.grading_code_digest(course)}),
+        "source_files": read_files(course / "source" / assignment, skip=["*.ipynb"]),
+        "env": env, "timeout": timeout or default_timeout(env, notebooks),
+        "hide": [str(course), str(course.parent / "solutions")],
+    }
+
+
+def check_kernel(course: Path, say) -> None:
+    """Start one grading kernel here as the gradings will before anything is sent to a
+    worker: when it cannot start, no submission could be graded. Raises
+    :class:`GradeError` with what failed, why and what to do."""
+    from gantools.grading import preflight
+
+    started = time.perf_counter()
+    try:
+        preflight.check(course)
+    except preflight.PreflightFailed as failure:
+        raise GradeError(failure.message) from None
+    say(f"the grading kernel starts (checked in {time.perf_counter() - started:.1f} s)")
+
+
 def grade(course: Path, assignment: str, workers: int = 2, scheduler: str | None = None,
           students=None, force: bool = False, retries: int = 1, timeout: int | None = None,
           out=None) -> dict:
@@ -265,16 +294,8 @@ def grade(course: Path, assignment: str, workers: int = 2, scheduler: str | None
         + (" (--force grades them again)" if done and not force else ""))
     if not todo:
         return {}
-    env = _grading_env()
-    base = {
-        "assignment": assignment,
-        "config": (course / "nbgrader_config.py").read_text(),
-        "grading_fingerprint": pipeline.fingerprint(
-            {"code": pipeline.grading_code_digest(course)}),
-        "source_files": read_files(course / "source" / assignment, skip=["*.ipynb"]),
-        "env": env, "timeout": timeout or default_timeout(env, len(notebooks)),
-        "hide": [str(course), str(course.parent / "solutions")],
-    }
+    check_kernel(course, say)
+    base = base_task(course, assignment, len(notebooks), timeout)
     with Gradebook(db_url(course)) as gb:
         per_student = {s: {"student_record": student_record(gb, s),
                            "state": submission_state(gb, assignment, s)} for s in todo}

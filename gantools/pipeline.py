@@ -496,9 +496,11 @@ def as_submission(solution_path: Path) -> str:
     return nbformat.writes(nb)
 
 
-def self_check_one(course: Path, solutions: Path, assignment: str) -> list[dict]:
+def self_check_one(course: Path, solutions: Path, assignment: str,
+                   env: dict | None = None) -> list[dict]:
     """Autograde the solution and the blank release of one assignment in a temporary copy
-    of the course (its own gradebook); returns a row per notebook."""
+    of the course (its own gradebook), with ``env`` added to nbgrader's environment;
+    returns a row per notebook."""
     with tempfile.TemporaryDirectory(prefix=f"gancourse-check-{assignment}-") as tmp:
         copy = Path(tmp)
         shutil.copy(course / "nbgrader_config.py", copy / "nbgrader_config.py")
@@ -511,7 +513,7 @@ def self_check_one(course: Path, solutions: Path, assignment: str) -> list[dict]
                    {release_nb.name: as_submission(solutions / release_nb.name)})
             submit(copy, assignment, "blank-check", {release_nb.name: release_nb})
         t0 = time.perf_counter()
-        autograde(copy, assignment)  # both students, one nbgrader run
+        autograde(copy, assignment, env=env)  # both students, one nbgrader run
         seconds = time.perf_counter() - t0
         for release_nb in notebooks(copy / "release" / assignment):
             sol = grades(copy, assignment, "solution-check")[release_nb.stem]
@@ -522,6 +524,27 @@ def self_check_one(course: Path, solutions: Path, assignment: str) -> list[dict]
                 "blank_cells_nonzero": [k for k, (s, _) in blank["cells"].items() if s],
             })
         return rows
+
+
+def grading_kernel_check(course: Path, log=print) -> dict:
+    """Start one grading kernel as the self-check's autograde will (the course's sandbox
+    configuration); raise :class:`PipelineError` with what failed, why and what to do when
+    it cannot start. Returns the environment that hands the success on to the
+    self-check's nbgrader runs, which would otherwise each check again."""
+    from .grading import preflight
+
+    ensure_installed()
+    env = preflight.course_env(course)
+    t0 = time.perf_counter()
+    try:
+        passed = preflight.check(course, env, consequence="so the self-check cannot run")
+    except preflight.PreflightFailed as failure:
+        raise PipelineError(failure.message) from None
+    _say(log, "", "self-check", f"the grading kernel starts ({time.perf_counter() - t0:.1f} s)")
+    # the folders the course hides, the course's own: the copies' configuration would
+    # name the copy instead (it lies in the temporary folder, which is hidden anyway)
+    hide = env.get(preflight.ENV_HIDE)
+    return {**({preflight.ENV_HIDE: hide} if hide else {}), preflight.ENV_PASSED: passed}
 
 
 def passed(row) -> bool:
@@ -575,12 +598,14 @@ def build(course: Path = COURSE, solutions: Path = SOLUTIONS, only=None, force: 
                 rows.append({**row, "self_check": "cached"})
         else:
             todo.append(assignment)
+    check_env = None
     if todo:
+        check_env = grading_kernel_check(course, log)
         log(f"{'':<20} {'self-check':<11} autograding {len(todo)} assignment(s), "
             f"{min(workers, len(todo))} at a time, in temporary course copies ...")
 
     def run(assignment):
-        got = self_check_one(course, solutions, assignment)
+        got = self_check_one(course, solutions, assignment, check_env)
         for row in got:
             verdict = "passed" if passed(row) else "FAILED"
             _say(log, assignment, "self-check",

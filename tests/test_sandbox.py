@@ -462,3 +462,96 @@ def test_the_sandbox_can_be_switched_off_for_measurements(monkeypatch):
     monkeypatch.setenv("GANTOOLS_SANDBOX", "off")
     assert not sandbox.sandbox_available()
     assert "GANTOOLS_SANDBOX=off" in sandbox._sandbox_problem()
+
+
+def test_what_the_kernel_needs_under_tmp_is_bound_back_and_what_is_hidden_stays_hidden():
+    """A virtual environment under /tmp (private in the sandbox) is bound back read-only
+    after the private /tmp is mounted; a hidden course inside it is hidden again after
+    that, and made read-only last."""
+    base = tempfile.mkdtemp(dir="/tmp")
+    try:
+        env, course, private = f"{base}/.venv", f"{base}/.venv/course", "/tmp/gk-private"
+        os.makedirs(course)
+        args = sandbox.bwrap_command("bwrap", ["kernel"], private=private, cwd="/",
+                                     workdir_copy=None, hidden=[course], tmp_mb=64,
+                                     bound=[env])
+    finally:
+        shutil.rmtree(base)
+    ops = [(args[i], args[i + 1]) for i in range(len(args) - 1)
+           if args[i] in {"--tmpfs", "--bind", "--ro-bind", "--remount-ro"}]
+    assert ops[0] == ("--ro-bind", "/") and ops[2] == ("--tmpfs", "/tmp")
+    assert ops[3:] == [("--bind", private), ("--ro-bind", env), ("--tmpfs", course),
+                       ("--remount-ro", course)]
+    assert args[args.index(env) - 1:args.index(env) + 2] == ["--ro-bind", env, env]
+
+
+def test_only_needed_paths_in_private_folders_are_bound_and_hidden_ones_refused(
+        tmp_path, monkeypatch):
+    checkout = Path(tempfile.mkdtemp(prefix="gantools test ", dir="/tmp"))
+    try:
+        venv, course = checkout / ".venv", checkout / "course"
+        (venv / "bin").mkdir(parents=True)
+        course.mkdir()
+        (venv / "bin" / "python").symlink_to(sys.executable)
+        monkeypatch.setenv(sandbox.ENV_HIDE, str(course))
+        bound = sandbox._bound_paths(str(venv / "bin" / "python"), [])
+        assert str(venv) in bound  # as the kernel spec names it; spaces and all
+        assert not any(p.startswith(str(course)) for p in bound)
+        # the course, hidden, inside a folder bound back: hidden again, not dropped
+        assert str(course) in sandbox._hidden_paths([], [str(checkout)])
+
+        monkeypatch.setenv(sandbox.ENV_HIDE, str(checkout))  # the environment in the course
+        with pytest.raises(SystemExit, match=r"which is inside .*a folder the sandbox hides"):
+            sandbox._bound_paths(str(venv / "bin" / "python"), [])
+        monkeypatch.delenv(sandbox.ENV_HIDE)
+        with pytest.raises(SystemExit, match="private as a whole"):
+            sandbox._bound_paths("/tmp/python", [])
+    finally:
+        shutil.rmtree(checkout)
+
+
+@needs_bwrap
+def test_an_interpreter_under_tmp_runs_in_the_sandbox_and_a_hidden_folder_in_it_stays_hidden(
+        monkeypatch):
+    """The launcher for real: a Python whose environment lies in /tmp starts, reads its
+    own files, and cannot see the hidden folder inside its environment."""
+    base = Path(tempfile.mkdtemp(prefix="gantools env ", dir="/tmp"))
+    try:
+        (base / "bin").mkdir()
+        (base / "bin" / "python").symlink_to(os.path.realpath(sys.executable))
+        (base / "notes.txt").write_text("readable")
+        (base / "course").mkdir()
+        (base / "course" / "secret.txt").write_text("hidden")
+        monkeypatch.setenv(sandbox.ENV_HIDE, str(base / "course"))
+        code = ("import os, sys; print(open(sys.argv[1]).read(), "
+                "sorted(os.listdir(sys.argv[2])))")
+        proc = subprocess.run([sys.executable, "-m", sandbox.LAUNCHER, "--",
+                               str(base / "bin" / "python"), "-c", code,
+                               str(base / "notes.txt"), str(base / "course")],
+                              cwd="/", capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["readable", "[]"]
+    finally:
+        shutil.rmtree(base)
+
+
+@needs_bwrap
+def test_a_temporary_folder_with_spaces_holds_the_kernels_sockets(tmp_path, monkeypatch):
+    base = Path(tempfile.mkdtemp(prefix="temp with spaces ", dir="/tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", str(base))
+    monkeypatch.setenv("TMPDIR", str(base))
+
+    async def scenario():
+        km, kc = await start(tmp_path)
+        try:
+            assert km.sandbox_dir.startswith(str(base)) and km._sandboxed
+            reply = await kc.execute_interactive("print(6 * 7)", timeout=60)
+            assert reply["content"]["status"] == "ok"
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        shutil.rmtree(base)

@@ -73,8 +73,10 @@ def _child(request: dict) -> None:
         sys.argv = ["nbgrader", *request["argv"]]
         try:
             code = nbgrader_main() or 0
-        except SystemExit as stop:
+        except SystemExit as stop:  # as Python does at exit: a message is printed
             code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+            if not isinstance(stop.code, int | None):
+                print(stop.code, file=sys.stderr)
     except BaseException:  # noqa: BLE001 - reported in the log, the exit status says it
         import traceback
 

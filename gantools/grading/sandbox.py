@@ -22,6 +22,18 @@ What the sandbox protects:
   are hidden as well, since a read-only mount does not stop connecting to the Unix
   sockets of system services and of other kernels found there.
 
+What the kernel still sees wherever it lives: a checkout and virtual environment under
+``/tmp`` (or under the temporary folder or ``/run``, which the sandbox hides) would vanish
+behind those private folders (``bwrap: execvp .../.venv/bin/python: No such file or
+directory``). The launcher binds back, read-only, what the kernel needs that lies there:
+the environment of the kernel command's interpreter as the kernel spec names it (which
+holds ``pyvenv.cfg`` and ``site-packages``), the installation of its real binary, this
+Python's ``sys.prefix`` and ``sys.base_prefix``, and the gantools package (an editable
+install maps it into the checkout). Mounts go from outer to inner folders, so a hidden
+folder inside one bound back (a course in the checkout) is hidden again. It refuses,
+naming the path and what to do, only where binding back cannot work: what the kernel needs
+inside a folder ``GANTOOLS_SANDBOX_HIDE`` hides, or a private folder as a whole.
+
 What it limits, per process: address space (``GANTOOLS_SANDBOX_MEMORY_MB``, 8192 by
 default, so a huge allocation raises MemoryError instead of waking the OOM killer),
 file size (``GANTOOLS_SANDBOX_FSIZE_MB``, 256), core dumps (none), and the size of the
@@ -38,7 +50,9 @@ read-only but readable: keep secrets off the grading machine or list their folde
 Without a working bubblewrap the kernel runs unsandboxed, with the same limits, after a
 loud warning; ``GANTOOLS_REQUIRE_SANDBOX=1`` turns that into a
 :class:`SandboxUnavailable` error. The launcher writes why a kernel died (a signal, an
-exit status) to ``exit-reason`` in the private folder: see :func:`exit_reason`.
+exit status) to ``exit-reason`` in the private folder: see :func:`exit_reason`. A kernel
+that cannot start at all would fail every submission alike: every way of grading first
+starts one (:mod:`gantools.grading.preflight`) and stops, saying why, when it cannot.
 """
 
 from __future__ import annotations
@@ -151,9 +165,11 @@ def _check_sandbox(log) -> bool:
 
 
 def _private_base() -> str:
-    # ipc socket paths must fit in sun_path (108 bytes): stay in a short temp folder
+    """Where kernels' private folders go. ZMQ's ipc sockets, ``<base>/gk-XXXXXXXX/k-N``,
+    must fit in ``sun_path`` (108 bytes, counted in the file system's encoding): a long
+    temporary folder falls back to ``/tmp``. Spaces are fine (tested)."""
     base = os.path.realpath(tempfile.gettempdir())
-    return base if len(base) <= 60 else "/tmp"
+    return base if len(os.fsencode(base)) <= 60 else "/tmp"
 
 
 def launcher_command(kernel_cmd: list[str], private: str, sandboxed: bool = True) -> list[str]:
@@ -275,21 +291,96 @@ def _is_within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def _hidden_paths(extra: list[str]) -> list[str]:
-    """The existing paths to hide, outermost only. ``/tmp`` is private already; a folder
-    inside it is hidden all the same, so that it is read-only like any hidden folder."""
-    listed = os.environ.get(ENV_HIDE, "").split(os.pathsep) + extra
+def _listed_hidden(extra: list[str]) -> list[str]:
+    """The existing folders (and files) the grader asked to hide: ``$GANTOOLS_SANDBOX_HIDE``
+    and ``--hide``, resolved."""
+    listed = os.environ.get(ENV_HIDE, "").split(os.pathsep) + list(extra)
+    return sorted({os.path.realpath(p) for p in listed if p.strip() and os.path.lexists(p)})
+
+
+def _private_folders() -> list[str]:
+    """The folders the sandbox replaces by empty ones of its own: ``/tmp`` (the kernel's
+    private ``/tmp``), ``/run`` and the temporary folder (hidden: Unix sockets)."""
+    return sorted({"/tmp", "/run", os.path.realpath(tempfile.gettempdir())})
+
+
+def _hidden_paths(extra: list[str], bound: list[str] = ()) -> list[str]:
+    """The existing paths to hide, outermost only, except that a path inside a folder bound
+    back (see :func:`_bound_paths`) is kept, so that it is hidden again there. ``/tmp`` is
+    private already; a folder inside it is hidden all the same, so that it is read-only
+    like any hidden folder."""
     # Unix sockets of system services (docker, dbus, databases) live in /run; those of
     # other kernels in the temporary folder
-    listed += ["/run", tempfile.gettempdir()]
-    found = sorted({os.path.realpath(p) for p in listed if p.strip()
-                    and os.path.lexists(p)}, key=len)
+    listed = _listed_hidden(extra) + [p for p in ("/run", tempfile.gettempdir())
+                                      if os.path.lexists(p)]
+    found = sorted({os.path.realpath(p) for p in listed}, key=len)
     hidden: list[str] = []
     for path in found:
-        if path not in ("/", "/tmp") and not any(
-                _is_within(path, h) for h in hidden):
-            hidden.append(path)
+        if path in ("/", "/tmp"):
+            continue
+        if any(_is_within(path, h) for h in hidden) and not any(
+                _is_within(path, b) for b in bound):
+            continue
+        hidden.append(path)
     return hidden
+
+
+def _environment_of(executable: str) -> str:
+    """The folder of an interpreter's installation: the virtual environment (which holds
+    ``pyvenv.cfg`` and ``site-packages``) or prefix above ``bin/``."""
+    folder = os.path.dirname(executable)
+    return os.path.dirname(folder) if os.path.basename(folder) in ("bin", "Scripts") else folder
+
+
+def _needed_paths(interpreter: str) -> list[tuple[str, str]]:
+    """``(path, what)``: what the kernel needs to start, as named and resolved: the
+    environment of the kernel command's interpreter (a virtual environment named as the
+    kernel spec names it), the installation of the interpreter's real binary (its standard
+    library), this Python's prefixes and the gantools package (an editable install maps
+    it to the checkout)."""
+    exe = os.path.abspath(shutil.which(interpreter) or interpreter)
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    found = [(_environment_of(exe), f"the environment of the kernel's Python, {exe}"),
+             (_environment_of(os.path.realpath(exe)),
+              f"the installation of the kernel's Python, {os.path.realpath(exe)}"),
+             (sys.prefix, "sys.prefix"), (sys.base_prefix, "sys.base_prefix"),
+             (package, "the gantools package")]
+    needed: dict[str, str] = {}
+    for path, what in found:
+        for form in (os.path.abspath(path), os.path.realpath(path)):
+            needed.setdefault(form, what)
+    return list(needed.items())
+
+
+def _bound_paths(interpreter: str, extra_hidden: list[str]) -> list[str]:
+    """The paths the kernel needs that lie in a folder the sandbox makes private (``/tmp``,
+    ``/run``, the temporary folder): they are bound back read-only, outermost only. A
+    course or environment checked out under ``/tmp`` works so. Raises ``SystemExit``
+    with what to do where the kernel cannot see what it needs: a path inside a folder the
+    grader hides, or a private folder as a whole."""
+    listed, private = _listed_hidden(extra_hidden), _private_folders()
+    bound: list[str] = []
+    for path, what in _needed_paths(interpreter):
+        inside = next((h for h in listed if _is_within(path, h)), None)
+        if inside is not None:
+            raise SystemExit(
+                f"the kernel needs {path} ({what}), which is inside {inside}, a folder the "
+                f"sandbox hides ({ENV_HIDE} or --hide): keep the virtual environment and "
+                f"the checkout out of the course folder, or stop hiding {inside}")
+        folder = next((p for p in private if _is_within(path, p)), None)
+        if folder is None:
+            continue
+        if path == folder:
+            raise SystemExit(
+                f"the kernel needs {path} ({what}), which is the folder the sandbox makes "
+                f"private as a whole: install the environment in a folder of its own "
+                f"(e.g. `make venv` in a checkout)")
+        bound.append(path)
+    outermost: list[str] = []
+    for path in sorted(set(bound), key=len):
+        if not any(_is_within(path, b) for b in outermost):
+            outermost.append(path)
+    return outermost
 
 
 def _workdir_size(src: str, skip: set[str], limit: int) -> int:
@@ -332,8 +423,11 @@ def _copy_workdir(src: str, dest: str, skip: set[str]) -> None:
 
 
 def bwrap_command(bwrap: str, cmd: list[str], *, private: str, cwd: str,
-                  workdir_copy: str | None, hidden: list[str], tmp_mb: int) -> list[str]:
-    """The bwrap command line that runs ``cmd`` in the sandbox, in ``cwd``."""
+                  workdir_copy: str | None, hidden: list[str], tmp_mb: int,
+                  bound: list[str] = ()) -> list[str]:
+    """The bwrap command line that runs ``cmd`` in the sandbox, in ``cwd``. ``bound``:
+    paths inside private folders that are bound back read-only (see
+    :func:`_bound_paths`)."""
     args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             "--size", str(SHM_MB << 20), "--tmpfs", "/dev/shm",
             "--size", str(tmp_mb << 20), "--tmpfs", "/tmp",
@@ -343,12 +437,18 @@ def bwrap_command(bwrap: str, cmd: list[str], *, private: str, cwd: str,
             "--cap-drop", "ALL"]
     # No --new-session: the kernel must stay in the launcher's process group, where
     # jupyter_client sends SIGINT; it has no controlling terminal to abuse anyway.
-    mounts = []  # (path, order, args): outer folders first; at one path, hide then bind
+    # Outer folders first, so that a deeper mount lands on what a shallower one made: a
+    # folder bound back inside a hidden one, a hidden folder inside one bound back (hidden
+    # again), the working folder's copy inside the hidden course. At one path: hide, then
+    # bind.
+    mounts = []  # (path, order, args)
     for path in hidden:
         if os.path.isdir(path):
             mounts.append((path, 0, ["--size", str(HIDDEN_TMPFS_BYTES), "--tmpfs", path]))
         else:
             mounts.append((path, 0, ["--ro-bind", "/dev/null", path]))
+    for path in bound:
+        mounts.append((path, 1, ["--ro-bind", path, path]))
     mounts.append((private, 1, ["--bind", private, private]))
     if workdir_copy:
         mounts.append((cwd, 1, ["--bind", workdir_copy, cwd]))
@@ -488,17 +588,14 @@ def main(argv: list[str] | None = None) -> int:
             bwrap = _find_bwrap()
             if bwrap is None:
                 raise SystemExit(f"bwrap not found: `{INSTALL_HINT}`, or pass --no-bwrap")
-            hidden = _hidden_paths(args.hide)
-            for needed in (cmd[0], sys.prefix, str(Path(__file__).resolve().parents[1])):
-                needed = os.path.realpath(shutil.which(needed) or needed)
-                if any(_is_within(needed, h) for h in hidden):
-                    raise SystemExit(f"{needed} is in a hidden folder: the kernel needs it")
+            bound = _bound_paths(cmd[0], args.hide)
+            hidden = _hidden_paths(args.hide, bound)
             if cwd != "/":
                 workdir_copy = os.path.join(private, "cwd")
                 _copy_workdir(cwd, workdir_copy, {*hidden, private})
             full_cmd = bwrap_command(bwrap, cmd, private=private, cwd=cwd,
                                      workdir_copy=workdir_copy, hidden=hidden,
-                                     tmp_mb=args.tmp_mb)
+                                     tmp_mb=args.tmp_mb, bound=bound)
             env = _sandbox_env(env)
         if args.memory_mb > 0:
             # glibc reserves 64 MB of address space per malloc arena, up to 8 per core:

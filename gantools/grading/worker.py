@@ -13,6 +13,7 @@ and the seconds it took.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -30,10 +31,12 @@ from pathlib import Path
 
 from gantools import pipeline
 
+from . import preflight
 from .gradebook import apply_state, db_url, submission_state
 
 LOG_TAIL = 20_000  # characters of nbgrader's log kept per submission
 SERVER_START_S = 120  # importing nbgrader on a loaded machine
+PREFLIGHT_S = 300  # the kernel check: importing, starting a kernel on a loaded machine
 
 
 def read_files(folder: Path, skip=()) -> dict:
@@ -129,6 +132,45 @@ class GradingServer:
 
 
 _servers = threading.local()
+_lock = threading.Lock()
+_folder: list[Path] = []  # this worker process's folder for its one-student courses
+_checked: dict[str, str] = {}  # the kernel checks this worker passed: its key -> theirs
+
+
+def private_folder() -> Path:
+    """The folder, private to this worker process, that holds the one-student courses of
+    its gradings; the sandbox hides it as a whole, so the folders it hides are the same
+    for every grading here, and one kernel check stands for all of them."""
+    with _lock:
+        if not _folder or not _folder[0].is_dir():
+            _folder[:] = [Path(tempfile.mkdtemp(prefix="gantools-grade-"))]
+            atexit.register(shutil.rmtree, _folder[0], True)
+        return _folder[0]
+
+
+def check_kernel(course: Path, env: dict) -> tuple[str | None, str | None]:
+    """``(key, None)`` once a grading kernel started here with ``env`` (checked once per
+    worker and configuration, in a subprocess with nbgrader's environment); ``(None,
+    message)`` when it cannot start. The key, passed on to nbgrader through
+    ``GANTOOLS_PREFLIGHT_PASSED``, spares each submission its own check."""
+    mine = preflight.key(env)
+    with _lock:
+        if mine in _checked:
+            return _checked[mine], None
+    try:
+        proc = subprocess.run([sys.executable, "-m", "gantools.grading.preflight",
+                               "--course", str(course)], cwd=course, env=env,
+                              capture_output=True, text=True, timeout=PREFLIGHT_S)
+    except subprocess.TimeoutExpired:
+        return None, (f"{preflight.HEADLINE} on this worker, {preflight.NOTHING_GRADED}: "
+                      f"the check did not finish in {PREFLIGHT_S} s")
+    if proc.returncode != 0:
+        return None, (preflight.halted_message(proc.stderr)
+                      or f"{preflight.HEADLINE} on this worker: {proc.stderr.strip()[-300:]}")
+    passed = proc.stdout.strip().splitlines()[-1]
+    with _lock:
+        _checked[mine] = passed
+    return passed, None
 
 
 def grading_server() -> GradingServer:
@@ -158,7 +200,7 @@ def grade_submission(task: dict, template: bytes) -> dict:
     result = {"student": task["student"], "attempt": task["attempt"], "ok": False,
               "worker": f"{socket.gethostname()}:{os.getpid()}", "files": {}, "state": None,
               "log": "", "reason": None}
-    root = Path(tempfile.mkdtemp(prefix="gantools-grade-"))
+    root = Path(tempfile.mkdtemp(prefix="course-", dir=private_folder()))
     try:
         course = root / "course"
         assignment, student = task["assignment"], task["student"]
@@ -178,7 +220,13 @@ def grade_submission(task: dict, template: bytes) -> dict:
                 apply_state(gb, assignment, student, task["state"])
         hide = [p for p in os.environ.get("GANTOOLS_SANDBOX_HIDE", "").split(os.pathsep) if p]
         env = {**os.environ, **task["env"], "GANTOOLS_SANDBOX_HIDE": os.pathsep.join(
-            [str(root), *task["hide"], *hide])}
+            [str(private_folder()), *task["hide"], *hide])}
+        env.pop(preflight.ENV_PASSED, None)
+        passed, halted = check_kernel(course, env)
+        if halted is not None:  # nothing graded, nothing to merge into the gradebook
+            result.update(reason=halted, halted=True, log=halted + "\n")
+            return result
+        env[preflight.ENV_PASSED] = passed
         argv = ["autograde", assignment, f"--student={student}",
                 f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url={db_url(course)}"]
         log_path = root / "nbgrader.log"
@@ -186,6 +234,10 @@ def grade_submission(task: dict, template: bytes) -> dict:
             argv, cwd=course, env=env, log=log_path, timeout=task["timeout"])
         text = log_path.read_text(errors="replace")
         result["log"] = text[-LOG_TAIL:]
+        halted = preflight.halted_message(text)
+        if halted is not None:  # nbgrader stopped before it graded or recorded anything
+            result.update(reason=halted, halted=True)
+            return result
         graded = course / "autograded" / student / assignment
         with Gradebook(db_url(course)) as gb:
             result["state"] = submission_state(gb, assignment, student)
