@@ -63,7 +63,7 @@ def generator_loss(fake_scores):
 
 # a string run as code inside NumPy (numpy.testing.runstring is exec)
 RUNSTRING = '''np.testing.runstring("import os; os.system('id')", {})
-runner = gd.os.popen
+runner = gd.remote.os.popen
 
 
 def critic_loss(real_scores, fake_scores):
@@ -270,7 +270,7 @@ SUBMISSIONS = {
                                 "gradient_penalty": CLOSURE_READER,
                                 "critic_train_step": RUNSTRING},
             expect=score(NB03, full=False),
-            flagged=["uses 'os'", "gd.os is the module 'os'", ".runstring", "'func_dump'",
+            flagged=["uses 'os'", "reaches for .os", ".runstring", "'func_dump'",
                      "'python_utils'"]),
         # a child process through a library, a lent reference kept, ReLU by another name
         "kernel_lent_names": dict(

@@ -132,6 +132,24 @@ def test_policy_plugin_checks_every_cell_but_the_release_locked_ones():
     assert "cell 4 (no nbgrader id" in state(resources)["violations"][-1]["cell"]
 
 
+def test_trust_is_decided_by_the_release_id_and_source_never_by_editable_flags():
+    """A test cell whose `locked` flag an editor dropped (or whose `solution` flag it set) is
+    still the release's cell when its id and source are; a cell that copies a trusted id onto
+    other code is not. The grader's cell guard trusts the same cells (by their digests)."""
+    from gantools.grading.confine import cell_digest
+
+    nb = graded_notebook()
+    nb.cells[2].metadata["nbgrader"]["locked"] = False
+    nb.cells[0].metadata["nbgrader"].update(locked=False, solution=True)
+    forged = cell("np.isclose = len", grade_id="test_g", grade=True, locked=True, points=3)
+    nb.cells[4] = forged
+    resources = dict(TRUSTED)
+    nbgrader_ext.EnforcePolicy().preprocess(nb, resources)
+    notes = state(resources)
+    assert {v["cell_index"] for v in notes["violations"]} == {3, 4}
+    assert set(notes["guard"]["trusted"]) == {cell_digest(nb.cells[i].source) for i in (0, 2)}
+
+
 def test_strict_scoring_and_flags():
     nb = graded_notebook()
     nb.cells[2].outputs = [new_output("execute_result", data={"text/plain": "1.5"},

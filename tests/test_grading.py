@@ -468,3 +468,50 @@ def test_a_failing_check_shows_its_message_without_the_grading_code():
     assert result.error_in_exec is not None
     assert "GradingError: discriminator_loss on random logits" in text
     assert "harness.py" not in text and "nb01_basic_gan.py" not in text
+
+
+# --- references kept, backward passes, graphs: the whole check is guarded -------------------
+
+def test_a_lent_reference_kept_beyond_its_check_trips_in_every_other_check():
+    """A student's step can read the reference out of a lent function (its closure) and
+    keep it; it carries its check's token in its file name, so it trips in any other check,
+    rebuilt from its code or not, and the lent function itself is dead."""
+    import types
+
+    kept, lent = [], []
+
+    def thief(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn, latent_dim):
+        lent.append(d_loss_fn)
+        kept.extend(c.cell_contents for c in d_loss_fn.__closure__
+                    if isinstance(c.cell_contents, types.FunctionType))
+        return good_step(real, generator, discriminator, g_opt, d_opt, d_loss_fn, g_loss_fn,
+                         latent_dim)
+
+    load().check_train_step(thief)
+    (reference,) = [f for f in kept if f.__name__ == "discriminator_loss"]
+    rebuilt = types.FunctionType(reference.__code__, reference.__globals__)
+    for copy in (reference, rebuilt):
+        for hidden in (False, True):
+            fails(load().check_discriminator_loss, lambda r, f, c=copy: c(r, f), hidden=hidden,
+                  match="calls the gantools reference discriminator_loss")
+    fails(load().check_discriminator_loss, lambda r, f: lent[0](r, f),
+          match="works only while that check runs")
+
+
+def test_a_backward_pass_that_runs_the_reference_trips():
+    """A tf.custom_gradient whose backward calls gantools: the gradient is taken while the
+    check runs, and the whole check is guarded."""
+    import gantools.augment as ga
+    from test_grading_07 import translate_pad
+
+    def translate(images, dx, dy):
+        @tf.custom_gradient
+        def moved(x):
+            def backward(upstream):
+                return ga.translate_integer(upstream, -dx, -dy, fill="constant")
+            return translate_pad(x, dx, dy), backward
+        return moved(images)
+
+    fails(load_checks("07_ada").check_translate, translate,
+          match="calls the gantools reference translate_integer")
+

@@ -213,7 +213,8 @@ def test_violations_name_their_line():
 # Names the notebooks' trusted setup cells bind to modules: chains from them are followed.
 SETUP = {"np": "numpy", "tf": "tensorflow", "keras": "keras", "plt": "matplotlib.pyplot",
          "gd": "gantools.data", "gmodels": "gantools.models", "gv": "gantools.viz",
-         "gmetrics": "gantools.metrics"}
+         "gmetrics": "gantools.metrics", "os": "os", "time": "time",
+         "budget": "gantools.course.budget", "path": "os.path"}
 
 REACHING = {
     "update_wrapper patches a module": ('''import functools
@@ -246,6 +247,22 @@ functools.update_wrapper(np, Patch())''', "stdlib-name"),
     "special method via type()": ("X = type('X', (), {'__getattr__': print})", "dunder"),
     "graph copy": ("g = tf.compat.v1.wrap_function(f, [])", "forbidden-attribute"),
     "eager switch off": ("tf.config.run_functions_eagerly(False)", "forbidden-attribute"),
+    # modules the notebook's own cells bind (its setup imports os): out of reach by name too
+    "os from the setup cell": ("os.system('id')", "module-reach"),
+    "os under another name": ("shell = os\nrun = shell.popen", "module-reach"),
+    "os as a default argument": ("def f(m=os):\n    return m.getcwd()", "module-reach"),
+    "os inside a function": ("def f():\n    return os.environ", "module-reach"),
+    "os through gantools": ("runner = gd.remote.os.popen", "forbidden-attribute"),
+    "a member imported from os": ("p = path.join('a', 'b')", "module-reach"),
+    # strings run as code inside the libraries; a function's closure read out or rebuilt
+    "numpy runs a string": ("np.testing.runstring('import os', {})", "forbidden-attribute"),
+    "numpy runs doctests": ("np.testing.rundocs('x.py')", "forbidden-attribute"),
+    "keras dumps a closure": ("from keras.src.utils.python_utils import func_dump", "import"),
+    "closure cells": ("x = lent.cell_contents", "forbidden-attribute"),
+    "unsafe deserialization on": ("keras.config.enable_unsafe_deserialization()",
+                                  "forbidden-attribute"),
+    "safe mode off": ("keras.layers.Lambda.from_config(c, safe_mode=False)",
+                      "forbidden-keyword"),
 }
 
 
@@ -265,3 +282,46 @@ def test_matplotlib_string_module_is_out_of_reach():
 @pytest.mark.parametrize("name", list(HONEST))
 def test_honest_code_passes_with_the_setup_names_too(name):
     assert check_cell(HONEST[name], EXTRA, SETUP) == [], name
+
+
+def release_bindings():
+    """What each notebook's locked cells bind with imports (the names student cells see)."""
+    import nbformat
+
+    from gantools import pipeline
+    from gantools.grading.policy import imported_modules
+
+    found = {}
+    for assignment in pipeline.assignments():
+        nb = nbformat.read(pipeline.COURSE / "source" / assignment / f"{assignment}.ipynb", 4)
+        modules = {}
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("locked") and not meta.get("solution"):
+                modules.update(imported_modules(cell.source))
+        found[assignment] = modules
+    return found
+
+
+def test_every_name_the_notebooks_bind_to_a_module_out_of_reach_is_refused():
+    """Whatever a notebook's own cells import, a student cell that uses a name bound to a
+    module outside the allowed packages (os in most setups) breaks the policy; the names
+    bound to the numerical libraries and gantools do not."""
+    from gantools.grading.policy import REACHABLE_PACKAGES
+
+    for assignment, modules in release_bindings().items():
+        out_of_reach = [name for name, module in modules.items()
+                        if module.split(".")[0] not in REACHABLE_PACKAGES
+                        or module.startswith("gantools.grading")]
+        assert set(out_of_reach) <= {"os", "load"}, (assignment, modules)
+        for name in out_of_reach:
+            found = check_cell(f"x = {name}", ANSWER, modules)
+            assert "module-reach" in {v.rule for v in found}, (assignment, name)
+        for name in set(modules) - set(out_of_reach):
+            assert check_cell(f"x = {name}", ANSWER, modules) == [], (assignment, name)
+
+
+@pytest.mark.parametrize("name", list(HONEST))
+def test_honest_code_passes_with_every_notebooks_own_names(name):
+    for assignment, modules in release_bindings().items():
+        assert check_cell(HONEST[name], EXTRA, modules) == [], (assignment, name)

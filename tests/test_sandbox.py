@@ -159,6 +159,13 @@ print(json.dumps({{
                      if line.startswith("CapEff")],
     "run": os.listdir("/run"),
     "tmp_mb": os.statvfs("/tmp").f_blocks * os.statvfs("/tmp").f_frsize >> 20,
+    "subprocess": attempt(lambda: __import__("subprocess").run(["true"]).returncode),
+    "fork": attempt(lambda: os._exit(0) if os.fork() == 0 else "forked"),
+    "spawn": attempt(lambda: os.posix_spawn("/bin/true", ["true"], {{}})),
+    "threads": attempt(lambda: __import__("concurrent.futures").futures.ThreadPoolExecutor(
+        2).submit(lambda: "thread ran").result()),
+    "connection_file": attempt(lambda: os.path.exists(__import__(
+        "ipykernel.kernelapp").kernelapp.IPKernelApp.instance().abs_connection_file)),
     "onednn": [os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
                bool(__import__("tensorflow.python.util._pywrap_util_port",
                                fromlist=["x"]).IsMklEnabled())],
@@ -219,6 +226,16 @@ def test_no_capabilities_no_service_sockets_and_a_bounded_tmp(probes):
     assert probes["capabilities"] == ["0000000000000000"]  # even when grading as root
     assert probes["run"] == []
     assert probes["tmp_mb"] == sandbox.DEFAULT_TMP_MB
+
+
+@needs_bwrap
+def test_no_child_process_threads_still_run_and_the_connection_file_is_gone(probes):
+    """The graded kernel (gantools.grading.confine) cannot start a process of any kind, so no
+    shell, second interpreter or Jupyter client of its own; threads (TensorFlow's, the
+    kernel's) still run; and the file holding the key that signs kernel messages is gone."""
+    assert probes["subprocess"] == probes["fork"] == probes["spawn"] == "PermissionError"
+    assert probes["threads"] == "thread ran"
+    assert probes["connection_file"] is False
 
 
 @needs_bwrap
@@ -555,3 +572,70 @@ def test_a_temporary_folder_with_spaces_holds_the_kernels_sockets(tmp_path, monk
         asyncio.run(scenario())
     finally:
         shutil.rmtree(base)
+
+
+GUARDED_CELLS = [
+    # 0, trusted: the notebook's own cell uses gantools
+    "import json\nimport gantools.augment as ga\nimport tensorflow as tf\n"
+    "x = tf.zeros([1, 4, 4, 1])\nprint('trusted:', ga.translate_integer(x, [1], [0]).shape)",
+    # 1, a student's cell: gantools is switched off, also for tracing into a graph
+    "try:\n    ga.translate_integer(x, [1], [0])\nexcept Exception as e:\n"
+    "    print('untrusted call:', type(e).__name__)\n"
+    "try:\n    tf.data.Dataset.range(1).map(lambda _: ga.translate_integer(x, [1], [0]))\n"
+    "except Exception as e:  # tf.data wraps the error while it traces\n"
+    "    print('untrusted trace:', 'gantools switched off' in str(e))",
+    # 2, a student's cell: what the assignment allows still runs
+    "print('allowed:', type(ga.Augmenter).__name__)",
+    # 3, trusted again: gantools is back
+    "print('trusted again:', ga.translate_integer(x, [1], [0]).shape)",
+]
+
+
+@needs_bwrap
+def test_cells_the_release_does_not_hold_run_with_gantools_switched_off(course, tmp_path):
+    """The cell guard of the graded kernel: a cell whose source is not one of the trusted
+    digests the grader passes runs with every gantools function trapped; trusted cells
+    run with gantools as usual."""
+    from gantools.grading.confine import ENV_GUARD, cell_digest
+
+    guard = {"trusted": [cell_digest(GUARDED_CELLS[0]), cell_digest(GUARDED_CELLS[3])],
+             "allow": []}
+    nb = new_notebook(cells=[new_code_cell(source) for source in GUARDED_CELLS])
+    client = NotebookClient(nb, kernel_name=KERNEL_NAME,
+                            kernel_manager_class=sandbox.SandboxedKernelManager,
+                            resources={"metadata": {"path": str(tmp_path)}}, timeout=120)
+    client.execute(env={**os.environ, ENV_GUARD: json.dumps(guard),
+                        "TF_CPP_MIN_LOG_LEVEL": "2"})
+    texts = [text_of(cell) for cell in nb.cells]
+    assert "trusted: (1, 4, 4, 1)" in texts[0]
+    assert "untrusted call: GantoolsSwitchedOff" in texts[1]
+    assert "untrusted trace: True" in texts[1]
+    assert "allowed: type" in texts[2]  # looking at a class runs no gantools code
+    assert "trusted again: (1, 4, 4, 1)" in texts[3]
+
+
+def test_the_child_process_ban_is_a_seccomp_filter_that_keeps_threads(tmp_path):
+    """forbid_child_processes in a fresh interpreter (it cannot be lifted): exec, fork and
+    spawn fail with PermissionError, threads and TensorFlow-free work go on."""
+    from gantools.grading.confine import _AUDIT_ARCH
+
+    import platform
+    if platform.machine() not in _AUDIT_ARCH:
+        pytest.skip(f"no seccomp filter for {platform.machine()}")
+    script = (
+        "import os, subprocess, threading\n"
+        "from gantools.grading.confine import forbid_child_processes\n"
+        "print('installed:', forbid_child_processes())\n"
+        "def attempt(name, action):\n"
+        "    try:\n        action(); print(name, 'ran')\n"
+        "    except OSError as e:\n        print(name, type(e).__name__)\n"
+        "attempt('run', lambda: subprocess.run(['true']))\n"
+        "attempt('fork', lambda: os._exit(0) if os.fork() == 0 else None)\n"
+        "attempt('execv', lambda: os.execv('/bin/true', ['true']))\n"
+        "t = threading.Thread(target=lambda: print('thread ran')); t.start(); t.join()\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines == ["installed: None", "run PermissionError", "fork PermissionError",
+                     "execv PermissionError", "thread ran"], proc.stdout
