@@ -210,11 +210,12 @@ def build_sn_critic(image_size, channels, width=WIDTH):
     model.add(SpectralNorm(keras.layers.Dense(1), normalize=spectral_normalize))
     return model'''
 
-# --- 6. references built before the check -----------------------------------------------------------
+# --- 6. references built before the check ------------------------------------------------
 
-PREBUILT_REFERENCE = '''PREBUILT = {(size, channels): gmodels.dcgan_discriminator(size, channels, width=8,
-                                                         normalization="spectral")
-            for size in (8, 16, 32) for channels in (1, 2, 3, 4)}
+PREBUILT_REFERENCE = '''PREBUILT = {
+    (size, channels): gmodels.dcgan_discriminator(size, channels, width=8,
+                                                  normalization="spectral")
+    for size in (8, 16, 32) for channels in (1, 2, 3, 4)}
 
 
 def build_sn_critic(image_size, channels, width=WIDTH):

@@ -501,8 +501,9 @@ def test_a_lent_reference_kept_beyond_its_check_trips_in_every_other_check():
 def test_a_backward_pass_that_runs_the_reference_trips():
     """A tf.custom_gradient whose backward calls gantools: the gradient is taken while the
     check runs, and the whole check is guarded."""
-    import gantools.augment as ga
     from test_grading_07 import translate_pad
+
+    import gantools.augment as ga
 
     def translate(images, dx, dy):
         @tf.custom_gradient

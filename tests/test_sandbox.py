@@ -617,9 +617,9 @@ def test_cells_the_release_does_not_hold_run_with_gantools_switched_off(course, 
 def test_the_child_process_ban_is_a_seccomp_filter_that_keeps_threads(tmp_path):
     """forbid_child_processes in a fresh interpreter (it cannot be lifted): exec, fork and
     spawn fail with PermissionError, threads and TensorFlow-free work go on."""
-    from gantools.grading.confine import _AUDIT_ARCH
-
     import platform
+
+    from gantools.grading.confine import _AUDIT_ARCH
     if platform.machine() not in _AUDIT_ARCH:
         pytest.skip(f"no seccomp filter for {platform.machine()}")
     script = (
