@@ -14,8 +14,11 @@ reference, a replaced helper) therefore cannot change what the checks expect.
 
 The rest of the package runs in nbgrader's own process, where student code cannot reach:
 :mod:`gantools.grading.policy` (the rules for code students write),
-:mod:`gantools.grading.nbgrader_ext` (the autograde and feedback plug-ins) and
-:mod:`gantools.grading.sandbox` (the kernel's bubblewrap sandbox).
+:mod:`gantools.grading.nbgrader_ext` (the autograde and feedback plug-ins),
+:mod:`gantools.grading.sandbox` (the kernel's bubblewrap sandbox) and
+:mod:`gantools.grading.preflight` (one kernel started before anyone is graded); or in the
+graded kernel before its first cell: :mod:`gantools.grading.confine` (no child processes,
+gantools switched off in the cells students write, with :mod:`gantools.grading.tripwire`).
 """
 
 from __future__ import annotations
