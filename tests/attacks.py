@@ -32,6 +32,13 @@ POINTS = {
 # the cells every notebook keeps in the trimmed copy the attacks are graded on: its setup,
 # answers and tests (the training and plotting cells add minutes and nothing to grade)
 KEPT = ("setup", "hyperparameters")
+# and a cell of the notebook's own that calls a student's function, as the training and
+# plotting cells do: (after this cell, its grade id, its source)
+NOTEBOOK_CALLS = {
+    NB07: [("test_translate", "uses_translate",
+            "moved = translate(tf.zeros([2, 8, 8, 1]), tf.constant([1, -2]), tf.constant([0, 3]))\n"
+            "print('translated', tuple(moved.shape))")],
+}
 
 
 def score(assignment, full=True, **points):
@@ -141,6 +148,32 @@ def _run(images, dx, dy):
     _dx.assign(dx)
     _dy.assign(dy)
     return next(iter(_graph))
+
+
+def translate(images, dx, dy):
+    @tf.custom_gradient
+    def moved(x):
+        def backward(upstream):
+            return _run(upstream, -dx, -dy)
+        return _run(x, dx, dy), backward
+    return moved(images)'''
+
+# the same graph, traced when the notebook's own cell calls the student's translate (with
+# gantools on) and used when the test, moved after that cell, calls it again
+GRAPH_IN_NOTEBOOK_CELL = '''_saved = {}
+
+
+def _run(images, dx, dy):
+    if "graph" not in _saved:
+        _saved["images"] = tf.Variable(tf.zeros([1, 1, 1, 1]), shape=tf.TensorShape(None))
+        _saved["dx"] = tf.Variable(tf.zeros([1], tf.int32), shape=tf.TensorShape(None))
+        _saved["dy"] = tf.Variable(tf.zeros([1], tf.int32), shape=tf.TensorShape(None))
+        _saved["graph"] = tf.data.Dataset.range(1).map(lambda _: ga.translate_integer(
+            _saved["images"], _saved["dx"], _saved["dy"], fill="constant"))
+    _saved["images"].assign(images)
+    _saved["dx"].assign(dx)
+    _saved["dy"].assign(dy)
+    return next(iter(_saved["graph"]))
 
 
 def translate(images, dx, dy):
@@ -301,6 +334,11 @@ SUBMISSIONS = {
         "graph_translate": dict(good=True, replace={"translate": GRAPH_TRANSLATE},
                                 expect=score(NB07, translate=0),
                                 outputs=["gantools switched off"]),
+        "graph_in_notebook_cell": dict(good=True, replace={"translate": GRAPH_IN_NOTEBOOK_CELL},
+                                       move={"test_translate": "uses_translate"},
+                                       expect=score(NB07, translate=0),
+                                       outputs=["gantools switched off"],
+                                       absent=["translated (2, 8, 8, 1)"]),
         "backward_translate": dict(good=True, replace={"translate": BACKWARD_TRANSLATE},
                                    expect=score(NB07, translate=0),
                                    outputs=["calls the gantools reference translate_integer"]),

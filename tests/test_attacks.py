@@ -36,6 +36,12 @@ def trimmed(assignment):
     nb.cells = [c for c in nb.cells if c.cell_type == "code" and (
         nb_grader(c).get("grade_id") in attacks.KEPT or nb_grader(c).get("solution")
         or nb_grader(c).get("grade"))]
+    for after, grade_id, source in attacks.NOTEBOOK_CALLS.get(assignment, []):
+        index = next(i for i, c in enumerate(nb.cells) if nb_grader(c).get("grade_id") == after)
+        added = nbformat.v4.new_code_cell(source)
+        added.metadata["nbgrader"] = {"grade": False, "grade_id": grade_id, "locked": True,
+                                      "schema_version": 3, "solution": False, "task": False}
+        nb.cells.insert(index + 1, added)
     return nb
 
 

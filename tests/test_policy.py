@@ -263,6 +263,12 @@ functools.update_wrapper(np, Patch())''', "stdlib-name"),
                                   "forbidden-attribute"),
     "safe mode off": ("keras.layers.Lambda.from_config(c, safe_mode=False)",
                       "forbidden-keyword"),
+    # graphs that run without Python: saved and reloaded, or called by name
+    "saved graph": ("tf.saved_model.save(m, 'm')\nf = tf.saved_model.load('m')",
+                    "forbidden-attribute"),
+    "saved graph as a layer": ("layer = keras.layers.TFSMLayer('m')", "forbidden-attribute"),
+    "function called by name": ("tf.raw_ops.PartitionedCall(args=[x], Tout=[tf.float32], f=f)",
+                                "forbidden-attribute"),
 }
 
 

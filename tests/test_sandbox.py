@@ -588,6 +588,14 @@ GUARDED_CELLS = [
     "print('allowed:', type(ga.Augmenter).__name__)",
     # 3, trusted again: gantools is back
     "print('trusted again:', ga.translate_integer(x, [1], [0]).shape)",
+    # 4, a student's cell defines a function that traces gantools into a tf.data pipeline
+    "def student_pipeline():\n"
+    "    return tf.data.Dataset.range(1).map(lambda _: ga.translate_integer(x, [1], [0]))",
+    # 5, trusted: the notebook calls it (gantools on) and traces gantools itself
+    "try:\n    student_pipeline()\n    print('student trace: ran')\n"
+    "except Exception as e:\n    print('student trace:', 'gantools switched off' in str(e))\n"
+    "own = tf.data.Dataset.range(1).map(lambda _: ga.translate_integer(x, [1], [0]))\n"
+    "print('own trace:', next(iter(own)).shape)",
 ]
 
 
@@ -595,11 +603,11 @@ GUARDED_CELLS = [
 def test_cells_the_release_does_not_hold_run_with_gantools_switched_off(course, tmp_path):
     """The cell guard of the graded kernel: a cell whose source is not one of the trusted
     digests the grader passes runs with every gantools function trapped; trusted cells
-    run with gantools as usual."""
+    run with gantools as usual, but tf.data traces with gantools off while a student's
+    code is on the call stack."""
     from gantools.grading.confine import ENV_GUARD, cell_digest
 
-    guard = {"trusted": [cell_digest(GUARDED_CELLS[0]), cell_digest(GUARDED_CELLS[3])],
-             "allow": []}
+    guard = {"trusted": [cell_digest(GUARDED_CELLS[i]) for i in (0, 3, 5)], "allow": []}
     nb = new_notebook(cells=[new_code_cell(source) for source in GUARDED_CELLS])
     client = NotebookClient(nb, kernel_name=KERNEL_NAME,
                             kernel_manager_class=sandbox.SandboxedKernelManager,
@@ -612,6 +620,8 @@ def test_cells_the_release_does_not_hold_run_with_gantools_switched_off(course, 
     assert "untrusted trace: True" in texts[1]
     assert "allowed: type" in texts[2]  # looking at a class runs no gantools code
     assert "trusted again: (1, 4, 4, 1)" in texts[3]
+    # a student's function traces with gantools off even when a notebook cell calls it
+    assert "student trace: True" in texts[5] and "own trace: (1, 4, 4, 1)" in texts[5]
 
 
 def test_the_child_process_ban_is_a_seccomp_filter_that_keeps_threads(tmp_path):

@@ -17,7 +17,9 @@ The sandbox (:mod:`gantools.grading.sandbox`) starts a submission's kernel as
   trusted one. A cell a student wrote therefore runs with every gantools function (and
   every reference copy a check ever made) switched off: it cannot build a reference
   model, trace a reference into a graph or dataset, or keep one for later. The release's
-  own cells (setup, training, plots, the checks) run with gantools as usual.
+  own cells (setup, training, plots, the checks) run with gantools as usual, except that
+  tf.data traces a function with gantools switched off whenever code from a student's cell
+  is on the call stack (a student's step that a training cell calls).
 
 Without seccomp support (a kernel older than 3.17, an architecture other than x86-64 and
 AArch64) the kernel still starts, after a warning on its standard error; the sandbox's
@@ -134,16 +136,30 @@ class GantoolsSwitchedOff(RuntimeError):
         return [f"{type(self).__name__}: {self}"]
 
 
-class CellGuard:
-    """Arms the tripwire before every cell the release does not hold as it is."""
+# what IPython names code that a %time or %timeit line of a student's cell compiles
+_MAGIC_FILES = frozenset({"<timed exec>", "<timed eval>", "<magic-timeit>"})
 
-    def __init__(self, trusted, allow=()):
+
+class CellGuard:
+    """Arms the tripwire before every cell the release does not hold as it is, and while
+    tf.data traces a function for code that a student's cell compiled.
+
+    The second covers what the first cannot: a student's function that a notebook cell
+    calls (a training loop calls the student's step) runs with gantools on, and a
+    reference traced there into a tf.data pipeline would later run as a graph, without any
+    Python for a check's tripwire to see.
+    """
+
+    def __init__(self, trusted, allow=(), shell=None):
         from gantools.grading import tripwire
 
         self._tripwire = tripwire
         self._trusted = frozenset(trusted)
         self._allow = tuple(tuple(pair) for pair in allow)
         self._traps = None
+        self._shell = shell
+        self._student_files = set(_MAGIC_FILES)
+        self._tf_data_guarded = False
 
     def _trip(self, name):
         raise GantoolsSwitchedOff(
@@ -153,15 +169,51 @@ class CellGuard:
 
     def pre_run_cell(self, info) -> None:
         try:
-            if cell_digest(info.raw_cell or "") in self._trusted:
+            raw = info.raw_cell or ""
+            if cell_digest(raw) in self._trusted:
                 if self._traps is not None:
                     self._traps.disarm()
                     self._traps = None
-            elif self._traps is None:
-                self._traps = self._tripwire.Traps(self._trip, self._allow)
+            else:
+                if self._shell is not None:  # the file name IPython compiles the cell under
+                    self._student_files.add(self._shell.compile.get_code_name(
+                        raw, raw, self._shell.execution_count))
+                if self._traps is None:
+                    self._traps = self._tripwire.Traps(self._trip, self._allow)
+            self._guard_tf_data()
         except BaseException as error:  # fail closed: no cell runs with the guard broken
             _say(f"the cell guard failed ({type(error).__name__}: {error}); stopping")
             os._exit(70)
+
+    def _student_on_stack(self) -> bool:
+        frame = sys._getframe(2)
+        while frame is not None:
+            if frame.f_code.co_filename in self._student_files:
+                return True
+            frame = frame.f_back
+        return False
+
+    def _guard_tf_data(self) -> None:
+        """Once TensorFlow is imported: tf.data traces a function (map, filter, reduce...)
+        with gantools switched off whenever a student's code is on the call stack."""
+        module = sys.modules.get("tensorflow.python.data.ops.structured_function")
+        if self._tf_data_guarded or module is None:
+            return
+        wrapper = module.StructuredFunctionWrapper
+        original = wrapper.__init__
+        guard = self
+
+        def __init__(self, *args, **kwargs):
+            if guard._traps is not None or not guard._student_on_stack():
+                return original(self, *args, **kwargs)
+            traps = guard._tripwire.Traps(guard._trip, guard._allow)
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                traps.disarm()
+
+        wrapper.__init__ = __init__
+        self._tf_data_guarded = True
 
 
 def _say(message: str) -> None:
@@ -192,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     app = IPKernelApp.instance()
     app.initialize(argv)
     if guard is not None:
-        cells = CellGuard(guard.get("trusted", ()), guard.get("allow", ()))
+        cells = CellGuard(guard.get("trusted", ()), guard.get("allow", ()), app.shell)
         app.shell.events.register("pre_run_cell", cells.pre_run_cell)
     try:
         os.unlink(app.abs_connection_file)

@@ -114,6 +114,9 @@ FORBIDDEN_ATTRIBUTES = frozenset({
     # closure cells, its marshalled code) or rebuilds one from them
     "runstring", "rundocs", "func_dump", "cell_contents", "getclosurevars",
     "enable_unsafe_deserialization", "python_utils",
+    # graphs that run without Python, out of the tripwire's sight: saved and reloaded
+    # functions, a function called by name
+    "saved_model", "TFSMLayer", "PartitionedCall", "StatefulPartitionedCall",
 })
 FORBIDDEN_KEYWORDS = frozenset({"metaclass", "allow_pickle", "safe_mode"})
 ALLOWED_MAGICS = frozenset({"matplotlib", "time", "timeit"})
