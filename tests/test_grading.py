@@ -627,3 +627,145 @@ def test_spatial_factor_follows_the_output_size_formulas():
              (keras.layers.Flatten(), None)]
     for layer, want in cases:
         assert h.spatial_factor(x, layer(x)) == want, layer
+
+
+# --- notebook 01's builders: behaviour, fresh models, hidden sizes from the nonce ---------------
+
+def d_with(activation, hidden=2):
+    """A discriminator whose hidden layers are followed by ``activation()`` (None: none)."""
+    def build(data_dim):
+        x = keras.Input((data_dim,))
+        h = x
+        for _ in range(hidden):
+            h = keras.layers.Dense(16)(h)
+            h = activation()(h) if activation else h
+        return keras.Model(x, keras.layers.Dense(1)(h))
+    return build
+
+
+class ReluDense(keras.layers.Dense):
+    """A Dense layer that applies a ReLU it does not declare."""
+
+    def call(self, x):
+        return tf.nn.relu(super().call(x))
+
+
+class ReluNet(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.out = keras.layers.Dense(16), keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.out(tf.nn.relu(self.hidden(x)))
+
+
+def d_subclassed_relu(data_dim):
+    model = ReluNet()
+    model(tf.zeros((1, data_dim)))
+    return model
+
+
+def d_layer_activation(activation):
+    """Hidden Dense layers given an activation *layer* as their activation."""
+    def build(data_dim):
+        x = keras.Input((data_dim,))
+        h = keras.layers.Dense(16, activation=activation())(x)
+        h = keras.layers.Dense(16, activation=activation())(h)
+        return keras.Model(x, keras.layers.Dense(1)(h))
+    return build
+
+
+def d_hidden_relu_dense(data_dim):
+    x = keras.Input((data_dim,))
+    return keras.Model(x, keras.layers.Dense(1)(ReluDense(16)(x)))
+
+
+def g_sequential(latent_dim, data_dim):
+    model = keras.Sequential()
+    model.add(keras.Input((latent_dim,)))
+    model.add(keras.layers.Dense(32))
+    model.add(keras.layers.ReLU())
+    model.add(keras.layers.Dense(data_dim))
+    return model
+
+
+def corpus_answer(name, function):
+    """An honest answer of the class corpus (tests/corpus_01.py), run from its source."""
+    import corpus_01
+
+    namespace = {"keras": keras, "tf": tf, "np": np}
+    exec(getattr(corpus_01, name), namespace)  # noqa: S102 - the corpus's own test source
+    return namespace[function]
+
+
+HONEST_01 = [
+    ("check_generator", lambda z, d: mlp(z, d)),
+    ("check_generator", g_sequential),
+    ("check_discriminator", lambda d: critic(d)),
+    ("check_discriminator", d_with(lambda: keras.layers.LeakyReLU(0.2))),
+    ("check_discriminator", d_with(lambda: keras.layers.LeakyReLU())),  # Keras's slope 0.3
+    ("check_discriminator", d_with(lambda: named(keras.layers.LeakyReLU, "Renamed")(0.2), 1)),
+    ("check_discriminator", d_with(lambda: keras.layers.Lambda(
+        lambda t: tf.nn.leaky_relu(t, 0.2)))),
+    ("check_discriminator", d_layer_activation(lambda: keras.layers.LeakyReLU(0.2))),
+    ("check_discriminator", corpus_answer("HONEST_SUBCLASS_D", "build_discriminator")),
+    ("check_generator", corpus_answer("HONEST_SUBCLASS_G", "build_generator")),
+]
+
+
+@pytest.mark.parametrize("check, answer", HONEST_01, ids=[f"{c}-{i}" for i, (c, _) in
+                                                          enumerate(HONEST_01)])
+def test_honest_builders_pass_hidden_checks_for_many_nonces(check, answer, capsys):
+    for nonce in range(10):
+        getattr(load(), check)(answer, hidden=True, nonce=nonce)
+    getattr(load(), check)(answer)
+    assert capsys.readouterr().out.count("✓") == 11
+
+
+@pytest.mark.parametrize("relu", [
+    d_with(lambda: keras.layers.Lambda(tf.nn.relu)),
+    d_with(lambda: keras.layers.Activation("relu")),
+    d_with(lambda: keras.layers.LeakyReLU(negative_slope=0.0)),
+    d_with(lambda: named(keras.layers.ReLU, "LeakyReLU")()), d_subclassed_relu,
+    d_hidden_relu_dense, d_layer_activation(keras.layers.ReLU),
+], ids=["lambda", "activation", "leaky-slope-0", "renamed", "subclassed-call", "dense-subclass",
+        "layer-as-activation"])
+def test_a_relu_in_the_discriminator_is_found_however_it_is_written(relu):
+    fails(load().check_discriminator, relu, match="uses ReLU")
+    # hidden: the message names the slope 0.2, a number, so it is replaced by the generic one
+    fails(load().check_discriminator, relu, hidden=True, nonce=3, match="hidden check")
+
+
+@pytest.mark.parametrize("activation", [None, lambda: keras.layers.Activation("tanh"),
+                                        lambda: named(Passthrough, "LeakyReLU")()],
+                         ids=["none", "tanh", "passthrough-named-leaky"])
+def test_the_discriminator_needs_a_leaky_relu_after_each_hidden_layer(activation):
+    fails(load().check_discriminator, d_with(activation), match="not followed by a LeakyReLU")
+
+
+def _prebuilt(build, *args):
+    """A builder that returns the model ``build(*args)`` made before the check, and one
+    that caches its models (called once before the check)."""
+    import functools
+
+    made = build(*args)
+    cached = functools.lru_cache(build)
+    cached(*args)
+    return [lambda *a: made, cached]
+
+
+def test_models_built_before_the_check_are_refused():
+    for builder in _prebuilt(lambda z, d: mlp(z, d), 4, 2):
+        fails(load().check_generator, builder, match="existed before it was called")
+    for builder in _prebuilt(lambda d: critic(d), 2):
+        fails(load().check_discriminator, builder, match="existed before it was called")
+
+
+def test_hidden_builder_sizes_come_from_the_nonce():
+    checks = load()
+    generators = {tuple(checks._generator_configs(n, True)) for n in range(20)}
+    discriminators = {checks._discriminator_dims(n, True) for n in range(20)}
+    assert len(generators) > 5 and len(discriminators) > 5
+    assert checks._generator_configs(7, True) == checks._generator_configs(7, True)
+    assert all(2 not in (c[0][1],) for c in generators)  # a data size the visible cases lack
+    assert all(2 not in dims for dims in discriminators)
