@@ -516,3 +516,303 @@ def test_a_backward_pass_that_runs_the_reference_trips():
     fails(load_checks("07_ada").check_translate, translate,
           match="calls the gantools reference translate_integer")
 
+
+# --- what layers compute, told by behaviour: the harness's helpers against NumPy ----------------
+
+def _harness():
+    from gantools.grading import harness
+    return harness
+
+
+class Passthrough(keras.layers.Layer):
+    """A do-nothing layer; the tests below also give copies of it other class names."""
+
+    def call(self, x):
+        return x
+
+
+def named(cls, name):
+    """A subclass of ``cls`` called ``name``: a class name tells nothing."""
+    return type(name, (cls,), {})
+
+
+class Centre(keras.layers.Layer):
+    """Subtracts the batch mean and keeps a moving mean: centred, not normalized."""
+
+    def build(self, shape):
+        self.mean = self.add_weight(shape=(shape[-1],), initializer="zeros", trainable=False)
+
+    def call(self, x, training=False):
+        mean = tf.reduce_mean(x, axis=list(range(len(x.shape) - 1)))
+        if training:
+            self.mean.assign(0.9 * self.mean + 0.1 * mean)
+        return x - mean
+
+
+class FrozenNorm(keras.layers.BatchNormalization):
+    """Batch norm that always runs in inference mode: a fixed affine map."""
+
+    def call(self, x, training=None):
+        return super().call(x, training=False)
+
+
+class HandNorm(keras.layers.Layer):
+    """Batch norm written out: batch moments per channel, moving averages of them."""
+
+    def build(self, shape):
+        c = shape[-1]
+        self.gamma = self.add_weight(shape=(c,), initializer="ones")
+        self.beta = self.add_weight(shape=(c,), initializer="zeros")
+        self.moving = self.add_weight(shape=(2, c), initializer="ones", trainable=False)
+
+    def call(self, x, training=False):
+        axes = list(range(len(x.shape) - 1))
+        mean, var = tf.nn.moments(x, axes)
+        if training:
+            self.moving.assign(0.99 * self.moving + 0.01 * tf.stack([mean, var]))
+        else:
+            mean, var = self.moving[0], self.moving[1]
+        return self.gamma * (x - mean) / tf.sqrt(var + 1e-5) + self.beta
+
+
+def test_normalizes_batch_agrees_with_the_batch_norm_formula():
+    """Keras's batch norm (γ, β not 1, 0), a renamed subclass and one written by hand are
+    batch norms; Keras's training-mode output is the NumPy formula γ(x-μ)/√(σ²+ε)+β with
+    the batch's per-channel moments (float32: 1e-4 relative)."""
+    h = _harness()
+    rng = np.random.default_rng(3)
+    for shape in ((32, 6, 6, 5), (40, 12)):
+        x = (rng.standard_normal(shape) * rng.uniform(0.01, 3, shape[-1])
+             + rng.uniform(-2, 2, shape[-1])).astype(np.float32)
+        for cls in (keras.layers.BatchNormalization, named(keras.layers.BatchNormalization,
+                                                           "Anything"), HandNorm):
+            layer = cls()
+            layer.build(shape)
+            for v in layer.trainable_variables:
+                v.assign(rng.uniform(0.5, 2.0, v.shape).astype(np.float32))
+            assert h.normalizes_batch(layer, tf.constant(x)), (cls.__name__, shape)
+        layer = keras.layers.BatchNormalization(epsilon=1e-3)
+        got = layer(tf.constant(x), training=True).numpy()
+        flat = x.astype(np.float64).reshape(-1, shape[-1])
+        want = (x - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-3)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_normalizes_batch_refuses_what_only_looks_or_is_named_like_batch_norm():
+    h = _harness()
+    x = tf.constant(np.random.default_rng(4).standard_normal((16, 4, 4, 6)).astype(np.float32))
+    for layer in (named(Passthrough, "BatchNormalization")(), Centre(), FrozenNorm(),
+                  keras.layers.LayerNormalization(), keras.layers.GroupNormalization(groups=6),
+                  keras.layers.BatchNormalization(axis=1), keras.layers.ReLU(),
+                  keras.layers.Rescaling(0.5, 0.1)):
+        layer(x, training=True)  # built
+        assert not h.normalizes_batch(layer, x), layer
+
+
+def test_applied_activation_reads_values_not_names():
+    """The kind of what a layer applied last, against NumPy: max(0, xW + b) is a ReLU
+    however it is written; a layer holding an activation it does not apply has none."""
+    h = _harness()
+    rng = np.random.default_rng(5)
+    x = tf.constant(rng.standard_normal((32, 6)).astype(np.float32))
+
+    class HardRelu(keras.layers.Dense):
+        def call(self, x):
+            return tf.nn.relu(super().call(x))
+
+    class Holds(keras.layers.Dense):  # its activation is never applied
+        def call(self, x):
+            return tf.matmul(x, self.kernel) + self.bias
+
+    cases = [(keras.layers.Lambda(tf.nn.relu), "relu"), (keras.layers.Activation("relu"), "relu"),
+             (keras.layers.LeakyReLU(negative_slope=0.0), "relu"), (keras.layers.ReLU(), "relu"),
+             (named(keras.layers.LeakyReLU, "Activation")(0.2), "leaky"),
+             (keras.layers.Lambda(lambda t: tf.nn.leaky_relu(t, 0.1)), "leaky"),
+             (keras.layers.Dense(8, activation="relu"), "relu"),
+             (keras.layers.Dense(8, activation="leaky_relu"), "leaky"), (HardRelu(8), "relu"),
+             (keras.layers.Dense(8), None), (Holds(8, activation="relu"), None),
+             (keras.layers.Activation("tanh"), "other")]
+    for layer, want in cases:
+        out = layer(x)
+        assert h.applied_activation(layer, x, out) == want, (layer, want)
+        if isinstance(layer, keras.layers.Dense) and want == "relu":
+            kernel, bias = (v.numpy() for v in layer.weights)
+            np.testing.assert_allclose(out, np.maximum(x.numpy() @ kernel + bias, 0), rtol=1e-5,
+                                       atol=1e-6)
+
+
+def test_activations_applied_sees_code_between_layers():
+    """A ReLU in a subclassed model's call (no layer of its own) is seen between the layers."""
+    h = _harness()
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = keras.layers.Dense(8), keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.b(tf.reshape(tf.nn.relu(self.a(x)), (-1, 8)))
+
+    net = Net()
+    x = tf.constant(np.random.default_rng(6).standard_normal((10, 4)).astype(np.float32))
+    net(x)  # built: a first call would also trace the layers while Keras builds them
+    records = h.layer_trace(net, x)
+    assert [layer for layer, _, _ in h.leaf_records(records)] == [net.a, net.b]
+    assert h.activations_applied(records) == [["relu"], []]
+    assert h.activations_between(records) == [["relu"], []]
+
+
+def test_spatial_factor_follows_the_output_size_formulas():
+    """Transposed convolution, 'same': out = in·s; 'valid': out = (in-1)·s + k; a strided
+    convolution halves; anything but a (batch, H, W, C) map has no factor."""
+    h = _harness()
+    x = tf.zeros((2, 4, 6, 3))
+    cases = [(keras.layers.Conv2DTranspose(5, 4, 2, "same"), (2.0, 2.0)),
+             (keras.layers.Conv2DTranspose(5, 4, 2, "valid"), ((3 * 2 + 4) / 4, (5 * 2 + 4) / 6)),
+             (keras.layers.UpSampling2D(2), (2.0, 2.0)),
+             (keras.layers.Conv2D(5, 3, 2, "same"), (0.5, 0.5)),
+             (keras.layers.Flatten(), None)]
+    for layer, want in cases:
+        assert h.spatial_factor(x, layer(x)) == want, layer
+
+
+# --- notebook 01's builders: behaviour, fresh models, hidden sizes from the nonce ---------------
+
+def d_with(activation, hidden=2):
+    """A discriminator whose hidden layers are followed by ``activation()`` (None: none)."""
+    def build(data_dim):
+        x = keras.Input((data_dim,))
+        h = x
+        for _ in range(hidden):
+            h = keras.layers.Dense(16)(h)
+            h = activation()(h) if activation else h
+        return keras.Model(x, keras.layers.Dense(1)(h))
+    return build
+
+
+class ReluDense(keras.layers.Dense):
+    """A Dense layer that applies a ReLU it does not declare."""
+
+    def call(self, x):
+        return tf.nn.relu(super().call(x))
+
+
+class ReluNet(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.out = keras.layers.Dense(16), keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.out(tf.nn.relu(self.hidden(x)))
+
+
+def d_subclassed_relu(data_dim):
+    model = ReluNet()
+    model(tf.zeros((1, data_dim)))
+    return model
+
+
+def d_layer_activation(activation):
+    """Hidden Dense layers given an activation *layer* as their activation."""
+    def build(data_dim):
+        x = keras.Input((data_dim,))
+        h = keras.layers.Dense(16, activation=activation())(x)
+        h = keras.layers.Dense(16, activation=activation())(h)
+        return keras.Model(x, keras.layers.Dense(1)(h))
+    return build
+
+
+def d_hidden_relu_dense(data_dim):
+    x = keras.Input((data_dim,))
+    return keras.Model(x, keras.layers.Dense(1)(ReluDense(16)(x)))
+
+
+def g_sequential(latent_dim, data_dim):
+    model = keras.Sequential()
+    model.add(keras.Input((latent_dim,)))
+    model.add(keras.layers.Dense(32))
+    model.add(keras.layers.ReLU())
+    model.add(keras.layers.Dense(data_dim))
+    return model
+
+
+def corpus_answer(name, function):
+    """An honest answer of the class corpus (tests/corpus_01.py), run from its source."""
+    import corpus_01
+
+    namespace = {"keras": keras, "tf": tf, "np": np}
+    exec(getattr(corpus_01, name), namespace)  # noqa: S102 - the corpus's own test source
+    return namespace[function]
+
+
+HONEST_01 = [
+    ("check_generator", lambda z, d: mlp(z, d)),
+    ("check_generator", g_sequential),
+    ("check_discriminator", lambda d: critic(d)),
+    ("check_discriminator", d_with(lambda: keras.layers.LeakyReLU(0.2))),
+    ("check_discriminator", d_with(lambda: keras.layers.LeakyReLU())),  # Keras's slope 0.3
+    ("check_discriminator", d_with(lambda: named(keras.layers.LeakyReLU, "Renamed")(0.2), 1)),
+    ("check_discriminator", d_with(lambda: keras.layers.Lambda(
+        lambda t: tf.nn.leaky_relu(t, 0.2)))),
+    ("check_discriminator", d_layer_activation(lambda: keras.layers.LeakyReLU(0.2))),
+    ("check_discriminator", corpus_answer("HONEST_SUBCLASS_D", "build_discriminator")),
+    ("check_generator", corpus_answer("HONEST_SUBCLASS_G", "build_generator")),
+]
+
+
+@pytest.mark.parametrize("check, answer", HONEST_01, ids=[f"{c}-{i}" for i, (c, _) in
+                                                          enumerate(HONEST_01)])
+def test_honest_builders_pass_hidden_checks_for_many_nonces(check, answer, capsys):
+    for nonce in range(10):
+        getattr(load(), check)(answer, hidden=True, nonce=nonce)
+    getattr(load(), check)(answer)
+    assert capsys.readouterr().out.count("✓") == 11
+
+
+@pytest.mark.parametrize("relu", [
+    d_with(lambda: keras.layers.Lambda(tf.nn.relu)),
+    d_with(lambda: keras.layers.Activation("relu")),
+    d_with(lambda: keras.layers.LeakyReLU(negative_slope=0.0)),
+    d_with(lambda: named(keras.layers.ReLU, "LeakyReLU")()), d_subclassed_relu,
+    d_hidden_relu_dense, d_layer_activation(keras.layers.ReLU),
+], ids=["lambda", "activation", "leaky-slope-0", "renamed", "subclassed-call", "dense-subclass",
+        "layer-as-activation"])
+def test_a_relu_in_the_discriminator_is_found_however_it_is_written(relu):
+    fails(load().check_discriminator, relu, match="uses ReLU")
+    # hidden: the message names the slope 0.2, a number, so it is replaced by the generic one
+    fails(load().check_discriminator, relu, hidden=True, nonce=3, match="hidden check")
+
+
+@pytest.mark.parametrize("activation", [None, lambda: keras.layers.Activation("tanh"),
+                                        lambda: named(Passthrough, "LeakyReLU")()],
+                         ids=["none", "tanh", "passthrough-named-leaky"])
+def test_the_discriminator_needs_a_leaky_relu_after_each_hidden_layer(activation):
+    fails(load().check_discriminator, d_with(activation), match="not followed by a LeakyReLU")
+
+
+def _prebuilt(build, *args):
+    """A builder that returns the model ``build(*args)`` made before the check, and one
+    that caches its models (called once before the check)."""
+    import functools
+
+    made = build(*args)
+    cached = functools.lru_cache(build)
+    cached(*args)
+    return [lambda *a: made, cached]
+
+
+def test_models_built_before_the_check_are_refused():
+    for builder in _prebuilt(lambda z, d: mlp(z, d), 4, 2):
+        fails(load().check_generator, builder, match="existed before it was called")
+    for builder in _prebuilt(lambda d: critic(d), 2):
+        fails(load().check_discriminator, builder, match="existed before it was called")
+
+
+def test_hidden_builder_sizes_come_from_the_nonce():
+    checks = load()
+    generators = {tuple(checks._generator_configs(n, True)) for n in range(20)}
+    discriminators = {checks._discriminator_dims(n, True) for n in range(20)}
+    assert len(generators) > 5 and len(discriminators) > 5
+    assert checks._generator_configs(7, True) == checks._generator_configs(7, True)
+    assert all(2 not in (c[0][1],) for c in generators)  # a data size the visible cases lack
+    assert all(2 not in dims for dims in discriminators)

@@ -305,3 +305,175 @@ def test_the_gantools_layer_matches_the_checks_oracle():
                                    rtol=1e-4, atol=1e-5)  # float32 sums of exp
     with pytest.raises(AssertionError, match="calls the gantools reference"):
         checks.check_minibatch_discrimination(MinibatchDiscrimination)
+
+
+# --- the DCGAN rules judged on what the layers compute, not on their names --------------------
+
+INIT = keras.initializers.RandomNormal(stddev=0.02)
+
+
+def named(cls, name):
+    """A subclass of ``cls`` called ``name``: a class name tells nothing."""
+    return type(name, (cls,), {})
+
+
+class Passthrough(keras.layers.Layer):
+    def call(self, x):
+        return x
+
+
+def dcgan_with(act=keras.layers.ReLU, norm=keras.layers.BatchNormalization,
+               up=keras.layers.Conv2DTranspose, init=INIT, norms=(0, 1, 2)):
+    """The solution's DCGAN with its parts swapped: the hidden activation, the normalization
+    layer, the transposed convolution class, the initializer, and where batch norm goes
+    (0: after the projection, 1 and 2: after the hidden convolutions, 3: at the output)."""
+    def build(latent_dim):
+        z = keras.Input((latent_dim,))
+        h = keras.layers.Dense(4 * 4 * 128, use_bias=False, kernel_initializer=init)(z)
+        h = keras.layers.Reshape((4, 4, 128))(h)
+        h = act()(norm()(h) if 0 in norms else h)
+        for i, filters in enumerate((64, 32), start=1):
+            h = up(filters, 4, strides=2, padding="same", use_bias=False,
+                   kernel_initializer=init)(h)
+            h = act()(norm()(h) if i in norms else h)
+        h = up(1, 4, strides=2, padding="same", kernel_initializer=init)(h)
+        h = norm()(h) if 3 in norms else h
+        return keras.Model(z, keras.layers.Activation("tanh")(h))
+    return build
+
+
+class SubclassedDCGAN(keras.Model):
+    """Layers in lists, the reshape and the activations written in call()."""
+
+    def __init__(self):
+        super().__init__()
+        self.project = keras.layers.Dense(4 * 4 * 128, use_bias=False, kernel_initializer=INIT)
+        self.norms = [keras.layers.BatchNormalization() for _ in range(3)]
+        self.ups = [keras.layers.Conv2DTranspose(f, 5, 2, "same", use_bias=f != 1,
+                                                 kernel_initializer=INIT) for f in (64, 32, 1)]
+
+    def call(self, z, training=False):
+        h = tf.nn.relu(self.norms[0](tf.reshape(self.project(z), (-1, 4, 4, 128)),
+                                     training=training))
+        for up, norm in zip(self.ups, self.norms[1:], strict=False):
+            h = tf.nn.relu(norm(up(h), training=training))
+        return tf.tanh(self.ups[-1](h))
+
+
+def dcgan_subclassed(latent_dim):
+    model = SubclassedDCGAN()
+    model(tf.zeros((1, latent_dim)))
+    return model
+
+
+def dcgan_fused(latent_dim, relu=lambda: "relu"):
+    """ReLU as the layers' activation, before the batch norm: the old name rules passed it."""
+    z = keras.Input((latent_dim,))
+    h = keras.layers.Dense(4 * 4 * 128, activation=relu(), kernel_initializer=INIT)(z)
+    h = keras.layers.Reshape((4, 4, 128))(keras.layers.BatchNormalization()(h))
+    for filters in (64, 32):
+        h = keras.layers.Conv2DTranspose(filters, 5, 2, "same", activation=relu(),
+                                         kernel_initializer=INIT)(h)
+        h = keras.layers.BatchNormalization()(h)
+    return keras.Model(z, keras.layers.Conv2DTranspose(1, 5, 2, "same", activation="tanh",
+                                                       kernel_initializer=INIT)(h))
+
+
+def dcgan_layer_activation(latent_dim):
+    """A ReLU layer given as the layers' activation: a layer inside a layer."""
+    return dcgan_fused(latent_dim, relu=keras.layers.ReLU)
+
+
+def dcgan_upsampling(latent_dim):
+    """Up-sampling layers and stride-1 convolutions: not what the exercise asks."""
+    z = keras.Input((latent_dim,))
+    h = keras.layers.Reshape((4, 4, 128))(keras.layers.Dense(4 * 4 * 128,
+                                                             kernel_initializer=INIT)(z))
+    h = keras.layers.ReLU()(keras.layers.BatchNormalization()(h))
+    for filters in (64, 32):
+        h = keras.layers.Conv2D(filters, 3, padding="same", kernel_initializer=INIT)(
+            keras.layers.UpSampling2D()(h))
+        h = keras.layers.ReLU()(keras.layers.BatchNormalization()(h))
+    h = keras.layers.Conv2D(1, 3, padding="same", kernel_initializer=INIT)(
+        keras.layers.UpSampling2D()(h))
+    return keras.Model(z, keras.layers.Activation("tanh")(h))
+
+
+HONEST_DCGAN = [
+    dcgan_functional, dcgan_sequential, dcgan_subclassed, dcgan_fused, dcgan_layer_activation,
+    dcgan_with(act=lambda: keras.layers.Lambda(tf.nn.relu),
+               norm=named(keras.layers.BatchNormalization, "Norm"),
+               up=named(keras.layers.Conv2DTranspose, "Up")),
+    dcgan_with(act=lambda: keras.layers.Activation("relu")),
+    dcgan_with(act=lambda: keras.layers.LeakyReLU(negative_slope=0.0)),  # a ReLU all the same
+]
+
+
+@pytest.mark.parametrize("answer", HONEST_DCGAN, ids=range(len(HONEST_DCGAN)))
+def test_honest_dcgan_spellings_pass(answer, capsys):
+    passes_visible_and_hidden(load(), "check_dcgan_generator", answer, capsys)
+
+
+@pytest.mark.parametrize("check, answer", [
+    ("check_dcgan_generator", dcgan_functional), ("check_dcgan_generator", dcgan_fused),
+    ("check_minibatch_discrimination", MBD), ("check_minibatch_discrimination", MBDFlat)],
+    ids=lambda x: getattr(x, "__name__", x))
+def test_honest_answers_pass_hidden_checks_for_many_nonces(check, answer, capsys):
+    for nonce in range(10):
+        getattr(load(), check)(answer, hidden=True, nonce=nonce)
+    assert capsys.readouterr().out.count("✓") == 10
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (dcgan_with(act=lambda: keras.layers.Lambda(tf.nn.leaky_relu)), "uses LeakyReLU"),
+    (dcgan_with(act=lambda: named(keras.layers.LeakyReLU, "ReLU")(0.2)), "uses LeakyReLU"),
+    (dcgan_with(act=lambda: keras.layers.LeakyReLU(0.2)), "uses LeakyReLU"),
+    (dcgan_with(act=lambda: keras.layers.Activation("tanh")), "has 0 ReLU"),
+    (dcgan_with(norm=named(Passthrough, "BatchNormalization")), "has 0 batch-normalization"),
+    (dcgan_with(norm=keras.layers.LayerNormalization), "has 0 batch-normalization"),
+    (dcgan_with(norms=(0, 1)), "has 2 batch-normalization"),
+    (dcgan_with(norms=(1, 2, 3)), "normalizes its output layer"),
+    (dcgan_with(up=named(keras.layers.Conv2DTranspose, "Conv2DTransposed"),
+                init="glorot_uniform"), r"N\(0, 0.02\)"),
+    (dcgan_with(init=keras.initializers.RandomUniform(-0.0346, 0.0346)), r"N\(0, 0.02\)"),
+    (dcgan_upsampling, "takes 3"),
+], ids=["lambda-leaky", "renamed-leaky", "leaky", "tanh", "passthrough-named-bn", "layer-norm",
+        "two-norms", "norm-at-output", "renamed-up-glorot", "uniform-0.02", "upsampling"])
+def test_dcgan_rules_are_judged_on_behaviour(answer, hint):
+    names_its_hint(load(), "check_dcgan_generator", answer, hint)
+
+
+def test_a_dcgan_built_before_the_check_is_refused():
+    import functools
+
+    made = dcgan_functional(64)
+    cached = functools.lru_cache(dcgan_functional)
+    cached(64)
+    for builder in (lambda latent_dim: made, cached):
+        names_its_hint(load(), "check_dcgan_generator", builder, "existed before it was called")
+
+
+def test_hidden_sizes_come_from_the_nonce():
+    checks = load()
+    latents = {checks._dcgan_latent_dims(n, True) for n in range(20)}
+    layers = {tuple(checks._mbd_configs(n, True)) for n in range(20)}
+    assert len(latents) > 5 and len(layers) > 5 and (64,) not in latents
+    assert checks._mbd_configs(7, True) == checks._mbd_configs(7, True)
+
+
+def test_hidden_minibatch_failures_do_not_name_the_hidden_sizes():
+    class VisibleSizesOnly(MBD):
+        def call(self, f):
+            if f.shape[-1] not in (6, 10):  # the visible cases' numbers of features
+                return tf.reshape(f, [3, 7, 11])  # TensorFlow's message names shapes
+            return super().call(f)
+
+    checks = load()
+    nonce = next(n for n in range(100)
+                 if not {a for a, _, _, _ in checks._mbd_configs(n, True)} & {6, 10})
+    checks.check_minibatch_discrimination(VisibleSizesOnly)
+    with pytest.raises(AssertionError) as caught:
+        checks.check_minibatch_discrimination(VisibleSizesOnly, hidden=True, nonce=nonce)
+    message = str(caught.value)
+    assert "raised" in message and "hidden case" in message
+    assert not any(ch.isdigit() for ch in message)

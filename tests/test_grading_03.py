@@ -418,3 +418,146 @@ def test_gantools_own_functions_trip_the_tripwire():
                           ("check_gradient_penalty", gradient_penalty)):
         with pytest.raises(AssertionError, match="calls the gantools reference"):
             getattr(checks, check)(answer)
+
+
+# --- the critic builder: behaviour, not names; fresh models; hidden sizes from the nonce -------
+
+def named(cls, name):
+    """A subclass of ``cls`` called ``name``: a class name tells nothing."""
+    return type(name, (cls,), {})
+
+
+def critic_with(act=lambda: keras.layers.LeakyReLU(0.2), dense=keras.layers.Dense):
+    """critic_functional with another hidden activation (None: none) or Dense class."""
+    def build(input_dim, hidden=(128, 128, 128), clip_value=None):
+        clip = ClipA(clip_value) if clip_value is not None else None
+        x = keras.Input((input_dim,))
+        h = x
+        for units in hidden:
+            h = dense(units, kernel_constraint=clip, bias_constraint=clip)(h)
+            h = act()(h) if act else h
+        return keras.Model(x, dense(1, kernel_constraint=clip, bias_constraint=clip)(h))
+    return build
+
+
+class LeakyCritic(keras.Model):
+    """Subclassed: the LeakyReLU is tf.nn.leaky_relu in call(), no layer of its own."""
+
+    def __init__(self, hidden, clip):
+        super().__init__()
+        options = dict(kernel_constraint=clip, bias_constraint=clip)
+        self.hidden = [keras.layers.Dense(units, **options) for units in hidden]
+        self.score = keras.layers.Dense(1, **options)
+
+    def call(self, x):
+        for layer in self.hidden:
+            x = tf.nn.leaky_relu(layer(x), alpha=0.2)
+        return self.score(x)
+
+
+def critic_subclassed(input_dim, hidden=(128, 128, 128), clip_value=None):
+    model = LeakyCritic(hidden, ClipB(clip_value) if clip_value is not None else None)
+    model(tf.zeros((1, input_dim)))
+    return model
+
+
+def critic_fused(input_dim, hidden=(128, 128, 128), clip_value=None):
+    """LeakyReLU as each Dense layer's activation, a renamed Dense class."""
+    clip = ClipA(clip_value) if clip_value is not None else None
+    layer = named(keras.layers.Dense, "Linear")
+    x = keras.Input((input_dim,))
+    h = x
+    for units in hidden:
+        h = layer(units, activation="leaky_relu", kernel_constraint=clip, bias_constraint=clip)(h)
+    return keras.Model(x, layer(1, kernel_constraint=clip, bias_constraint=clip)(h))
+
+
+def critic_layer_activation(input_dim, hidden=(128, 128, 128), clip_value=None):
+    """A LeakyReLU layer given as each hidden Dense layer's activation."""
+    clip = ClipA(clip_value) if clip_value is not None else None
+    x = keras.Input((input_dim,))
+    h = x
+    for units in hidden:
+        h = keras.layers.Dense(units, activation=keras.layers.LeakyReLU(0.2),
+                               kernel_constraint=clip, bias_constraint=clip)(h)
+    return keras.Model(x, keras.layers.Dense(1, kernel_constraint=clip,
+                                             bias_constraint=clip)(h))
+
+
+HONEST_CRITICS = [critic_functional, critic_sequential, critic_subclassed, critic_fused,
+                  critic_with(lambda: keras.layers.Lambda(lambda t: tf.nn.leaky_relu(t, 0.2))),
+                  critic_layer_activation]
+
+
+@pytest.mark.parametrize("answer", HONEST_CRITICS, ids=range(len(HONEST_CRITICS)))
+def test_honest_critics_pass_hidden_checks_for_many_nonces(answer, capsys):
+    checks = load()
+    checks.check_critic_builder(answer)
+    for nonce in range(10):
+        checks.check_critic_builder(answer, hidden=True, nonce=nonce)
+    assert capsys.readouterr().out.count("✓") == 11
+
+
+@pytest.mark.parametrize("act", [
+    lambda: keras.layers.Lambda(tf.nn.relu), lambda: keras.layers.Activation("relu"),
+    lambda: keras.layers.LeakyReLU(negative_slope=0.0),
+    lambda: named(keras.layers.ReLU, "LeakyReLU")()], ids=["lambda", "activation",
+                                                           "slope-0", "renamed"])
+def test_a_relu_in_the_critic_is_found_however_it_is_written(act):
+    names_its_hint(load(), "check_critic_builder", critic_with(act), "uses ReLU")
+
+
+def test_the_critic_needs_a_leaky_relu_after_each_hidden_layer():
+    for act in (None, lambda: keras.layers.Activation("tanh")):
+        names_its_hint(load(), "check_critic_builder", critic_with(act),
+                       "not followed by a LeakyReLU")
+
+
+class SkipsSquareLayers(keras.Model):
+    """Holds a Dense layer per size, in order, but never runs those that keep the width."""
+
+    def __init__(self, input_dim, hidden, clip_value):
+        super().__init__()
+        clip = ClipA(clip_value) if clip_value is not None else None
+        self.widths = list(zip((input_dim, *hidden), (*hidden, 1), strict=True))
+        self.stack = [keras.layers.Dense(units, kernel_constraint=clip, bias_constraint=clip)
+                      for _, units in self.widths]
+
+    def call(self, x):
+        for layer, (width, units) in zip(self.stack, self.widths, strict=True):
+            if width != units:
+                x = layer(x)
+                x = tf.nn.leaky_relu(x, 0.2) if units != 1 else x
+        return x
+
+
+def test_the_critics_layers_are_judged_by_the_forward_pass_not_by_its_variables():
+    """A layer that is built but never run has the right kernel shape and computes
+    nothing: the old rule read the model's list of kernels and passed it."""
+    def build(input_dim, hidden=(128,), clip_value=None):
+        model = SkipsSquareLayers(input_dim, hidden, clip_value)
+        for layer, (width, _) in zip(model.stack, model.widths, strict=True):
+            layer.build((None, width))
+        model(tf.zeros((1, input_dim)))
+        return model
+
+    names_its_hint(load(), "check_critic_builder", build, "should stack Dense layers")
+
+
+def test_a_critic_built_before_the_check_is_refused():
+    import functools
+
+    made = critic_functional(2, (16, 8), None)
+    cached = functools.lru_cache(critic_functional)
+    cached(2, (16, 8), None)
+    for builder in (lambda *args: made, cached):
+        names_its_hint(load(), "check_critic_builder", builder, "existed before it was called")
+
+
+def test_hidden_critic_sizes_come_from_the_nonce():
+    checks = load()
+    configs = {tuple(checks._builder_configs(n, True)) for n in range(20)}
+    assert len(configs) > 5
+    assert checks._builder_configs(7, True) == checks._builder_configs(7, True)
+    for (_, _, none), (_, _, clip) in configs:
+        assert none is None and 0 < clip < 1

@@ -238,3 +238,59 @@ def test_a_discriminator_built_with_gantools_trips_the_tripwire():
                                            num_classes=num_classes)
     with pytest.raises(AssertionError, match="gantools"):
         load().check_conditional_discriminator(build)
+
+
+# --- the builders: fresh models, hidden sizes from the nonce, planes read from the run ---------
+
+def discriminator_ops_concat(num_classes, image_size, channels, width=8):
+    """The planes joined with keras.ops.concatenate, an operation and not a layer: what the
+    discriminator computes is read from its layers' inputs."""
+    x = keras.Input((image_size, image_size, channels))
+    labels = keras.Input((), dtype="int32")
+    planes = keras.layers.Lambda(lambda y: planes_tile(y, num_classes, image_size, image_size),
+                                 output_shape=(image_size, image_size, num_classes))(labels)
+    h = keras.ops.concatenate([x, planes], axis=-1)
+    h = keras.layers.LeakyReLU(0.2)(keras.layers.Conv2D(width, 4, 2, padding="same")(h))
+    return keras.Model([x, labels], keras.layers.Dense(1)(keras.layers.Flatten()(h)))
+
+
+HONEST_BUILDERS = [
+    ("check_conditional_generator", make_generator()),
+    ("check_conditional_generator", make_generator(embed=True)),
+    ("check_conditional_discriminator", make_discriminator()),
+    ("check_conditional_discriminator", make_discriminator(planes_broadcast, planes_first=True,
+                                                          python_lambda=False)),
+    ("check_conditional_discriminator", discriminator_ops_concat),
+]
+
+
+@pytest.mark.parametrize("check, answer", HONEST_BUILDERS,
+                         ids=[f"{c}-{i}" for i, (c, _) in enumerate(HONEST_BUILDERS)])
+def test_honest_builders_pass_hidden_checks_for_many_nonces(check, answer, capsys):
+    checks = load()
+    getattr(checks, check)(answer)
+    for nonce in range(10):
+        getattr(checks, check)(answer, hidden=True, nonce=nonce)
+    assert capsys.readouterr().out.count("✓") == 11
+
+
+def test_models_built_before_the_check_are_refused():
+    import functools
+
+    for check, build, args in (("check_conditional_generator", make_generator(), (8, 3, 16, 1)),
+                               ("check_conditional_discriminator", make_discriminator(),
+                                (3, 16, 1))):
+        made = build(*args)
+        cached = functools.lru_cache(build)
+        cached(*args)
+        for builder in (lambda *a, m=made: m, cached):
+            names_its_hint(load(), check, builder, "existed before it was called")
+
+
+def test_hidden_builder_sizes_come_from_the_nonce():
+    checks = load()
+    generators = {tuple(checks._g_sizes(n, True)) for n in range(20)}
+    discriminators = {tuple(checks._d_sizes(n, True)) for n in range(20)}
+    assert len(generators) > 5 and len(discriminators) > 5
+    assert checks._g_sizes(7, True) == checks._g_sizes(7, True)
+    assert all(size % 4 == 0 for sizes in generators for _, _, size, _ in sizes)

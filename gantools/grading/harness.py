@@ -649,19 +649,18 @@ def made_here(what: str):
     cache, a reference builder) cannot fit hidden sizes it never saw, and is refused
     outright. ``made_here(what)`` yields a function that takes the model to judge."""
     import gc
+    import itertools
 
     import keras
 
-    # held, not only counted: none of them can die in the block and lend its id to a new one
-    # (types judged once each: gc holds hundreds of thousands of objects)
-    kinds: dict[type, bool] = {}
-    alive = []
-    for o in gc.get_objects():
-        kind = type(o)
-        if kind not in kinds:
-            kinds[kind] = issubclass(kind, keras.Variable | tf.Variable)
-        if kinds[kind]:
-            alive.append(o)
+    # held, not only counted: none of them can die in the block and lend its id to a new one.
+    # Told by type, each type asked once and the objects filtered in C: isinstance on each
+    # of the kernel's hundreds of thousands of objects (an ABC check for tf.Variable) took
+    # a second per builder call
+    objects = gc.get_objects()
+    kinds = {t for t in set(map(type, objects)) if issubclass(t, keras.Variable | tf.Variable)}
+    alive = list(itertools.compress(objects, map(kinds.__contains__, map(type, objects))))
+    del objects
     before = {id(o) for o in alive}
 
     def judge(model):
@@ -676,6 +675,203 @@ def made_here(what: str):
         yield judge
     finally:
         alive.clear()
+
+
+def leaf_records(records) -> list:
+    """The records of :func:`layer_trace` of the layers that compute: those that hold no
+    layers, and those with kernels of their own (:func:`own_kernels`), whatever they hold.
+    A nested model or block is recorded too, but its work is its layers'; a layer inside a
+    layer with kernels (``Dense(activation=keras.layers.LeakyReLU(0.2))``) is part of that
+    layer's work, and told by :func:`applied_activation` of it."""
+    weighted = {id(layer): layer for layer, _, _ in records if own_kernels(layer)}
+    inside = {id(sub) for layer in weighted.values() for sub in layers_of(layer)}
+    return [(layer, x, y) for layer, x, y in records
+            if id(layer) not in inside and (id(layer) in weighted or not layers_of(layer))]
+
+
+def shape_of(value) -> tuple[int, ...] | None:
+    """The static shape of a tensor as a tuple of ints; None for anything else (a list of
+    tensors, an unknown dimension)."""
+    shape = getattr(value, "shape", None)
+    try:
+        return tuple(int(d) for d in shape) if shape is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _linear(x):
+    return x
+
+
+def _relu_signature(outputs) -> bool:
+    """Outputs that only a ReLU at the end of a layer makes: no negative value, and a good
+    share of both exact zeros and positives (an affine map of continuous inputs never
+    lands exactly on 0; a layer whose weights are all zero gives only zeros)."""
+    try:
+        y = np.asarray(outputs, np.float64)
+    except Exception:  # noqa: BLE001 - several outputs: no single activation to tell
+        return False
+    if y.size < 8 or y.min() < 0:
+        return False
+    return bool(np.mean(y == 0) >= 0.1 and np.mean(y > 0) >= 0.1)
+
+
+def applied_activation(layer, inputs, outputs) -> str | None:
+    """The kind (as :func:`elementwise_kind`) of the elementwise function ``layer`` applied
+    last when it turned ``inputs`` into ``outputs`` (one record of :func:`layer_trace`);
+    None when it applied none that can be told.
+
+    A layer without kernels of its own (:func:`own_kernels`) is judged by its values. A
+    layer with kernels is called again with its ``activation`` replaced by the identity:
+    what the activation changed is read from the two outputs, so an ``activation`` the
+    layer holds but does not apply counts for nothing. A layer with kernels that ends in a
+    ReLU some other way is told by its outputs (:func:`_relu_signature`). Run it inside
+    :func:`student_code`: the layer is student code.
+    """
+    if not own_kernels(layer):
+        return elementwise_kind(inputs, outputs)
+    kind = None
+    activation = getattr(layer, "activation", None)
+    if callable(activation) and not isinstance(inputs, list | tuple | dict):
+        try:
+            layer.activation = _linear
+            bare = layer(inputs)
+        except GradingError:
+            raise
+        except Exception:  # noqa: BLE001 - an activation that cannot be swapped tells nothing
+            bare = None
+        finally:
+            try:
+                layer.activation = activation
+            except Exception:  # noqa: BLE001 - a read-only attribute was never replaced
+                pass
+        if bare is not None:
+            kind = elementwise_kind(bare, outputs)
+    if kind in (None, "identity") and _relu_signature(outputs):
+        return "relu"
+    return None if kind == "identity" else kind
+
+
+def _gap_kind(outputs, inputs) -> str | None:
+    """:func:`elementwise_kind` of what ran between one layer's output and the next layer's
+    input: code in a model's or a block's ``call`` (``tf.nn.relu(layer(x))``), compared
+    value by value in memory order (a reshape keeps it), or None."""
+    try:
+        y = np.asarray(outputs, np.float64).reshape(1, -1)
+        x = np.asarray(inputs, np.float64).reshape(1, -1)
+    except Exception:  # noqa: BLE001 - several tensors: nothing elementwise to tell
+        return None
+    if y.size != x.size:
+        return None
+    kind = elementwise_kind(y, x)
+    return None if kind == "identity" else kind
+
+
+def activations_applied(records) -> list[list[str]]:
+    """For each leaf record of :func:`layer_trace` (:func:`leaf_records`, in the order the
+    layers ran), the kinds of the activations it applied: the layer's own
+    (:func:`applied_activation`), then whatever code between it and the next layer did to
+    its output (:func:`_gap_kind`). So a ReLU is seen whether it is a layer, a layer's
+    ``activation`` or ``tf.nn.relu`` in a subclassed model's ``call``."""
+    leaves = leaf_records(records)
+    kinds = []
+    for i, (layer, x, y) in enumerate(leaves):
+        found = [applied_activation(layer, x, y)]
+        if i + 1 < len(leaves):
+            found.append(_gap_kind(y, leaves[i + 1][1]))
+        kinds.append([k for k in found if k is not None])
+    return kinds
+
+
+def activations_between(records) -> list[list[str]]:
+    """For the layers with kernels of a forward pass (:func:`own_kernels`, in the order
+    they ran), the kinds of the activations applied from each one's output (its own, fused
+    activation included) up to the next one's input, or up to the last layer for the last
+    one (:func:`activations_applied`)."""
+    leaves = leaf_records(records)
+    applied = activations_applied(records)
+    weighted = [i for i, (layer, _, _) in enumerate(leaves) if own_kernels(layer)]
+    return [[k for i in range(start, stop) for k in applied[i]]
+            for start, stop in zip(weighted, [*weighted[1:], len(leaves)], strict=True)]
+
+
+def spatial_factor(inputs, outputs) -> tuple[float, float] | None:
+    """How much a layer scaled the height and width of a (batch, height, width, channels)
+    map: (output height / input height, output width / input width); None unless both are
+    such maps of one batch."""
+    x, y = shape_of(inputs), shape_of(outputs)
+    if x is None or y is None or len(x) != 4 or len(y) != 4 or x[0] != y[0] or 0 in x[1:3]:
+        return None
+    return y[1] / x[1], y[2] / x[2]
+
+
+def normalizes_batch(layer, inputs, seed: int = 0) -> bool:
+    """Whether ``layer`` does what batch normalization does in training mode, told by what it
+    computes: on inputs like ``inputs`` (a record of :func:`layer_trace`), per channel (the
+    last axis) with statistics pooled over the batch and every other axis,
+
+    * its output is an affine function of its input, channel by channel (a layer norm,
+      instance norm or group norm is affine per example instead);
+    * that function comes from the batch: the same input with other per-channel means and
+      spreads gives the same output (what an identity, a fixed scale or an inference-mode
+      batch norm does not), so the output's per-channel mean and spread are the layer's
+      own (β and γ), whatever the input's;
+    * it updates statistics it keeps for inference (its non-trainable variables change).
+
+    The layer is called twice with ``training=True`` on probes built from ``inputs``: the
+    recorded input standardized per channel, then given per-channel spreads in [2, 6] and
+    means in [-3, 3]. The variables it changed are restored afterwards. Run it inside
+    :func:`student_code`: the layer is student code.
+    """
+    try:
+        x = np.asarray(inputs, np.float64)
+    except Exception:  # noqa: BLE001 - several inputs: not a normalization of one tensor
+        return False
+    if x.ndim < 2 or x.size < 8 * x.shape[-1]:
+        return False
+    channels = x.shape[-1]
+    rng = np.random.default_rng(seed)
+    flat = x.reshape(-1, channels)
+    spread = flat.std(0)
+    z = (flat - flat.mean(0)) / np.where(spread > 0, spread, 1.0)
+    constant = spread <= 1e-6 * (1.0 + np.abs(flat).max(0))
+    z[:, constant] = rng.standard_normal((len(z), int(constant.sum())))
+    probes = [(z * rng.uniform(2.0, 6.0, channels) + rng.uniform(-3.0, 3.0, channels))
+              .reshape(x.shape).astype(np.float32) for _ in range(2)]
+    state = list(getattr(layer, "non_trainable_variables", []))
+    before = [np.array(v.numpy()) for v in state]
+    try:
+        first = np.asarray(layer(tf.constant(probes[0]), training=True), np.float64)
+        moved = any(not np.array_equal(b, v.numpy()) for b, v in zip(before, state,
+                                                                     strict=True))
+        second = np.asarray(layer(tf.constant(probes[1]), training=True), np.float64)
+    except GradingError:
+        raise
+    except Exception:  # noqa: BLE001 - a layer that cannot take the probes is no batch norm
+        return False
+    finally:
+        for v, b in zip(state, before, strict=True):
+            v.assign(b)
+    if not moved or first.shape != x.shape or second.shape != x.shape:
+        return False
+    inp = probes[0].reshape(-1, channels).astype(np.float64)
+    out = first.reshape(-1, channels)
+    out_spread = out.std(0)
+    if not np.all(np.isfinite(out)) or out_spread.max() <= 0:
+        return False
+    # the least-squares line of each channel; float32 rounding leaves residuals of about
+    # 1e-6 of the output's spread (a per-example normalization leaves tens of percent)
+    centred = inp - inp.mean(0)
+    slope = (centred * (out - out.mean(0))).sum(0) / (centred ** 2).sum(0)
+    residual = out - out.mean(0) - slope * centred
+    if np.any(np.abs(residual) > 1e-4 * out_spread + 1e-6):
+        return False
+    # batch statistics: the second probe (other means and spreads) gives the same output
+    # but for the ε added to the variance, which moves an output z·γ by about z·γ·ε/(2σ²):
+    # at most 1.3e-3·|z|·γ for ε up to 1e-2 and the probes' σ ≥ 2, under 2e-2·γ for the
+    # |z| < 15 of any data; a layer that keeps the input's scale or mean is off by O(1)
+    return bool(np.all(np.abs(second.reshape(-1, channels) - out)
+                       <= 2e-2 * out_spread + 1e-5))
 
 
 def mlp(sizes, seed, name):

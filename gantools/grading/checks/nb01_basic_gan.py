@@ -123,9 +123,33 @@ def check_minimax_generator_loss(fn, hidden: bool = False, seed: int = 2000, non
 # --- models ------------------------------------------------------------------------------
 
 def _build(builder, what, *args):
+    """``builder(*args)``, which must build a new model (not return one built before)."""
     __tracebackhide__ = True
-    with _h.student_code(what):
-        return builder(*args)
+    with _h.student_code(what), _h.made_here(what) as judge:
+        return judge(builder(*args))
+
+
+# Any sizes are valid: the hidden ones are drawn from the hidden seed (the grader's nonce),
+# so that no model built in advance fits them; the first hidden case always has a data
+# dimension other than the visible cases' 2.
+_DIMS = (1, 3, 4, 5, 6, 7, 8)
+
+
+def _generator_configs(seed, hidden):
+    """(latent_dim, data_dim) pairs: latent sizes in [1, 4] and [5, 32], data in [1, 8]."""
+    if not hidden:
+        return [(4, 2), (8, 2)]
+    rng = np.random.default_rng((seed, 1))
+    return [(int(rng.integers(1, 5)), int(rng.choice(_DIMS))),
+            (int(rng.integers(5, 33)), int(rng.integers(1, 9)))]
+
+
+def _discriminator_dims(seed, hidden):
+    """data_dim of each discriminator built: two different sizes in [1, 8] other than 2."""
+    if not hidden:
+        return (2,)
+    return tuple(int(d) for d in np.random.default_rng((seed, 2)).choice(_DIMS, 2,
+                                                                          replace=False))
 
 
 def _has_weights(model, what):
@@ -145,14 +169,14 @@ def check_generator(build_generator, hidden: bool = False, seed: int = 0, nonce=
     """G = build_generator(latent_dim, data_dim) maps (n, latent_dim) noise to (n, data_dim)."""
     __tracebackhide__ = True
     with _h.hidden_wording(hidden, "build_generator"):
-        _check_generator(build_generator, hidden, _h.hidden_seed(seed + 10, hidden, nonce))
+        seed = _h.hidden_seed(seed + 10, hidden, nonce)
+        _check_generator(build_generator, _generator_configs(seed, hidden), seed)
     _h.passed("build_generator builds a generator of the right shapes"
               + (" for the hidden sizes." if hidden else "."))
 
 
-def _check_generator(build_generator, hidden, seed):
+def _check_generator(build_generator, configs, seed):
     __tracebackhide__ = True
-    configs = [(4, 2), (8, 2)] if not hidden else [(16, 3), (1, 2)]
     rng = np.random.default_rng(seed)
     for latent_dim, data_dim in configs:
         g = _build(build_generator, "build_generator", latent_dim, data_dim)
@@ -183,22 +207,24 @@ def check_discriminator(build_discriminator, hidden: bool = False, seed: int = 0
     """D = build_discriminator(data_dim) maps (n, data_dim) data to (n, 1) logits."""
     __tracebackhide__ = True
     with _h.hidden_wording(hidden, "build_discriminator"):
-        _check_discriminator(build_discriminator, hidden,
-                             _h.hidden_seed(seed + 20, hidden, nonce))
+        seed = _h.hidden_seed(seed + 20, hidden, nonce)
+        _check_discriminator(build_discriminator, _discriminator_dims(seed, hidden), seed)
     _h.passed("build_discriminator returns one logit per example"
               + (" for the hidden sizes." if hidden else "."))
 
 
-def _check_discriminator(build_discriminator, hidden, seed):
+def _check_discriminator(build_discriminator, dims, seed):
     __tracebackhide__ = True
     rng = np.random.default_rng(seed)
-    for data_dim in ((2,) if not hidden else (3, 1)):
+    for data_dim in dims:
         d = _build(build_discriminator, "build_discriminator", data_dim)
         if not _has_weights(d, "build_discriminator"):
             raise _h.GradingError(_h.weightless_hint(d, "build_discriminator", "data_dim"))
+        # activations told by what the layers computed, whatever they are called
+        x = tf.constant(rng.standard_normal((16, data_dim)).astype(np.float32) * 3)
         with _h.student_code("the discriminator"):
-            relu = _h.uses_relu(d, tf.constant(rng.standard_normal((16, data_dim)).astype(
-                np.float32) * 3))
+            groups = _h.activations_between(_h.layer_trace(d, x))
+            relu = _h.uses_relu(d, x) or any("relu" in kinds for kinds in groups)
         if relu:
             raise _h.GradingError("the discriminator uses ReLU. Hint: the exercise asks for "
                                   "LeakyReLU(0.2), which keeps a gradient for negative inputs, "
@@ -216,6 +242,11 @@ def _check_discriminator(build_discriminator, hidden, seed):
             raise _h.GradingError("the discriminator's outputs stay in [0, 1] even for extreme "
                                   "inputs: it ends in a sigmoid. Return logits (a Dense(1) "
                                   "layer without activation); the losses apply the sigmoid.")
+        if not all("leaky" in kinds for kinds in groups[:-1]):
+            raise _h.GradingError("a hidden layer of the discriminator is not followed by a "
+                                  "LeakyReLU. Hint: the exercise asks for LeakyReLU(0.2) after "
+                                  "each hidden Dense layer; without an activation D is a "
+                                  "linear function of its input.")
 
 
 # --- the training step ----------------------------------------------------------------------

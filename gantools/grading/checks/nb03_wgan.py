@@ -188,10 +188,20 @@ def check_weight_clip(cls, hidden: bool = False, seed: int = 0, nonce=None):
                                                            else "."))
 
 
-def _builder_configs(hidden):
-    # (input_dim, hidden sizes, clip value): one unclipped critic, one clipped
-    return [(2, (16, 8), None), (3, (8, 8, 4), 0.05)] if not hidden else \
-        [(4, (12,), None), (2, (6, 5, 4, 3), 0.02)]
+def _builder_configs(seed, hidden):
+    """(input_dim, hidden sizes, clip value): one unclipped critic, one clipped. Fixed
+    visibly; for the hidden check drawn from the hidden seed (the grader's nonce), so that
+    no critic built in advance fits them: input sizes in [1, 6], 1 to 4 hidden layers of 2
+    to 16 units, a clip value in [0.005, 0.2) (any sizes and any c > 0 are valid)."""
+    if not hidden:
+        return [(2, (16, 8), None), (3, (8, 8, 4), 0.05)]
+    rng = np.random.default_rng((seed, 3))
+
+    def sizes(most):
+        return tuple(int(u) for u in rng.integers(2, 17, int(rng.integers(1, most + 1))))
+
+    return [(int(rng.integers(1, 7)), sizes(3), None),
+            (int(rng.integers(1, 7)), sizes(4), round(float(rng.uniform(0.005, 0.2)), 3))]
 
 
 def _layer_of(variable):
@@ -212,7 +222,7 @@ def check_critic_builder(build_critic, hidden: bool = False, seed: int = 0, nonc
 def _check_builder(build_critic, hidden, seed):
     __tracebackhide__ = True
     rng = np.random.default_rng(seed)
-    for input_dim, sizes, clip in _builder_configs(hidden):
+    for input_dim, sizes, clip in _builder_configs(seed, hidden):
         _check_one_critic(build_critic, input_dim, sizes, clip, rng)
 
 
@@ -230,12 +240,21 @@ def _check_one_critic(build_critic, input_dim, sizes, clip, rng):
     batches = {n: rng.standard_normal((n, input_dim)).astype(np.float32) for n in (1, 9)}
     far = rng.standard_normal((256, input_dim)).astype(np.float32) * 1000
     with _h.student_code("build_critic"):
-        critic = build_critic(input_dim, sizes, clip)
+        with _h.made_here("build_critic") as judge:
+            critic = judge(build_critic(input_dim, sizes, clip))
         variables = list(getattr(critic, "trainable_variables", None) or [])
         if not variables:
             raise _h.GradingError(_h.weightless_hint(critic, "build_critic", "input_dim"))
         outputs = {n: np.asarray(critic(tf.constant(x), training=False))
                    for n, x in batches.items()}
+        # what the layers computed, whatever they are called: the layers with kernels of
+        # their own, in the order they ran, and the activations from each to the next
+        probe = tf.constant(batches[9] * 3)
+        records = _h.layer_trace(critic, probe)
+        widths = [(_h.shape_of(x) or (None,))[-1:] + (_h.shape_of(y) or (None,))[-1:]
+                  for layer, x, y in _h.leaf_records(records) if _h.own_kernels(layer)]
+        groups = _h.activations_between(records)
+        relu = _h.uses_relu(critic, probe) or any("relu" in kinds for kinds in groups)
         far_out = np.asarray(critic(tf.constant(far), training=False))
         # one SGD step with huge gradients: every weight must land clipped (or, without
         # clip_value, move freely). Keras applies a variable's constraint after the update.
@@ -245,17 +264,21 @@ def _check_one_critic(build_critic, input_dim, sizes, clip, rng):
         keras.optimizers.SGD(1.0).apply_gradients(
             zip([tf.constant(g) for g in grads], variables, strict=True))
         after = [v.numpy().astype(np.float32) for v in variables]
-        relu = _h.uses_relu(critic, tf.constant(batches[9] * 3))
     if relu:
         raise _h.GradingError("the critic uses ReLU. Hint: the exercise asks for "
                               "LeakyReLU(0.2) after each hidden layer, which keeps a gradient "
                               "for negative inputs.")
-    kernels = [tuple(int(d) for d in v.shape) for v in variables if len(v.shape) == 2]
     want = list(zip((input_dim, *sizes), (*sizes, 1), strict=True))
-    if kernels != want:
+    if widths != want:
         raise _h.GradingError(
             f"{call} should stack Dense layers {' -> '.join(map(str, (input_dim, *sizes, 1)))}"
-            f" (kernels of shapes {want}); its kernels have shapes {kernels}.")
+            f" (kernels of shapes {want}); its layers with weights map {widths} features "
+            "(inputs, outputs), in the order they run.")
+    if not all("leaky" in kinds for kinds in groups[:-1]):
+        raise _h.GradingError("a hidden layer of the critic is not followed by a LeakyReLU. "
+                              "Hint: the exercise asks for LeakyReLU(0.2) after each hidden "
+                              "Dense layer; without an activation the critic is a linear "
+                              "function of its input.")
     for n, out in outputs.items():
         if out.shape != (n, 1):
             raise _h.GradingError(f"{call} maps a batch of shape ({n}, {input_dim}) to "

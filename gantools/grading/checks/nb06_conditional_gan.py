@@ -154,9 +154,30 @@ def _symbolic(fn, what):
 # --- exercise 2: the conditional models --------------------------------------------------------
 
 _G_SIZES = [(8, 3, 16, 1), (5, 10, 8, 3)]
-_G_SIZES_HIDDEN = [(12, 4, 16, 3), (3, 2, 8, 1)]
 _D_SIZES = [(3, 16, 1), (10, 8, 3)]
-_D_SIZES_HIDDEN = [(4, 16, 3), (2, 8, 1)]
+
+
+def _g_sizes(seed, hidden):
+    """(latent_dim, num_classes, image_size, channels) of each generator built: fixed
+    visibly; for the hidden check drawn from the hidden seed (the grader's nonce), so that
+    no model built in advance fits them: latent sizes in [1, 16], 2 to 10 classes, images
+    of 8, 12 or 16 pixels (a multiple of 4: two doublings of image_size // 4), 1 to 4
+    channels."""
+    if not hidden:
+        return _G_SIZES
+    rng = np.random.default_rng((seed, 6))
+    return [(int(rng.integers(1, 17)), int(rng.integers(2, 11)), int(rng.choice((8, 12, 16))),
+             int(rng.integers(1, 5))) for _ in range(2)]
+
+
+def _d_sizes(seed, hidden):
+    """(num_classes, image_size, channels) of each discriminator built: fixed visibly;
+    hidden ones drawn from the hidden seed as for the generator."""
+    if not hidden:
+        return _D_SIZES
+    rng = np.random.default_rng((seed, 7))
+    return [(int(rng.integers(2, 11)), int(rng.choice((8, 12, 16))), int(rng.integers(1, 5)))
+            for _ in range(2)]
 
 
 def _inputs_of(model):
@@ -177,7 +198,8 @@ def _built(build, args, what):
     # not under student_code: its eager mode keeps a Lambda layer from inferring its shape
     try:
         with _h.no_reference_calls(what):
-            model = build(*args)
+            with _h.made_here(what) as judge:
+                model = judge(build(*args))
             weighted = isinstance(model, keras.Model) and bool(model.trainable_variables)
     except _h.GradingError:
         raise
@@ -231,7 +253,7 @@ def check_conditional_generator(build, hidden: bool = False, seed: int = 0, nonc
 def _check_generator(build, hidden, seed, what):
     __tracebackhide__ = True
     rng = np.random.default_rng(seed)
-    for latent_dim, k, size, channels in _G_SIZES_HIDDEN if hidden else _G_SIZES:
+    for latent_dim, k, size, channels in _g_sizes(seed, hidden):
         call = f"{what}({latent_dim}, {k}, {size}, {channels})"
         g = _built(build, (latent_dim, k, size, channels), call)
         for n in (1, 5):
@@ -274,7 +296,7 @@ def check_conditional_discriminator(build, hidden: bool = False, seed: int = 0, 
 def _check_discriminator(build, hidden, seed, what):
     __tracebackhide__ = True
     rng = np.random.default_rng(seed)
-    for k, size, channels in _D_SIZES_HIDDEN if hidden else _D_SIZES:
+    for k, size, channels in _d_sizes(seed, hidden):
         call = f"{what}({k}, {size}, {channels})"
         d = _built(build, (k, size, channels), call)
         for n in (1, 5):
@@ -300,53 +322,45 @@ def _check_discriminator(build, hidden, seed, what):
         _check_planes_inside(d, k, size, channels, rng, call, hidden)
 
 
-def _joined_outputs(d, k, size, channels):
-    """The symbolic outputs in D with shape (None, size, size, channels + k)."""
-    found = []
-    for layer in _h.layers_of(d):
-        try:
-            out = layer.output
-        except Exception:  # noqa: BLE001 - a layer used twice has no single output
-            continue
-        if tuple(getattr(out, "shape", ())) == (None, size, size, channels + k):
-            found.append(out)
-    return found
-
-
 def _check_planes_inside(d, k, size, channels, rng, call, hidden):
-    """Read what D concatenates: the image's channels and the label planes, in either order."""
-    __tracebackhide__ = True
-    import keras
+    """Read what D concatenates: the image's channels and the label planes, in either order.
 
-    joined = _joined_outputs(d, k, size, channels)
+    The tensors are what D's layers received and returned in one call (a record of
+    :func:`gantools.grading.harness.layer_trace`), however the model was built and whatever
+    its layers are called: the concatenation's output, or the first convolution's input.
+    """
+    __tracebackhide__ = True
+    n = 4
+    x = rng.uniform(-1, 1, (n, size, size, channels)).astype(np.float32)
+    labels = rng.integers(0, k, n)
+    labels[0] = k - 1
+    want = _planes(labels, k, size, size)
+    with _h.student_code("the discriminator"):
+        records = _h.layer_trace(d, [tf.constant(x), tf.constant(labels, tf.int32)])
+        joined = [np.asarray(t, np.float64) for _, inputs, outputs in records
+                  for t in (inputs, outputs)
+                  if _h.shape_of(t) == (n, size, size, channels + k)]
     if not joined:
         raise _h.GradingError(
             f"{call}: no layer of the discriminator outputs the image with its label planes, "
             f"shape (batch, {size}, {size}, {channels} + {k}). Build a functional model: "
             "planes = keras.layers.Lambda(...)(labels) with your label_planes, then "
             "keras.layers.Concatenate()([images, planes]) before the first convolution.")
-    n = 4
-    x = rng.uniform(-1, 1, (n, size, size, channels)).astype(np.float32)
-    labels = rng.integers(0, k, n)
-    labels[0] = k - 1
-    want = _planes(labels, k, size, size)
-    for out in joined:
-        with _h.student_code("the discriminator"):
-            probe = keras.Model(d.inputs, out)
-            got = np.asarray(probe([tf.constant(x), tf.constant(labels, tf.int32)],
-                                   training=False), np.float64)
+    for got in joined:
         for image, planes in ((got[..., :channels], got[..., channels:]),
                               (got[..., k:], got[..., :k])):
             if np.allclose(image, x, atol=1e-6) and np.array_equal(planes, want):
                 return
-    for image, planes in ((got[..., :channels], got[..., channels:]),
-                          (got[..., k:], got[..., :k])):
-        if np.allclose(image, x, atol=1e-6):
-            found = next((f" Hint: {text}" for text, mistake in _planes_mistakes()
-                          if np.array_equal(planes, mistake(labels, k, size, size))), "")
-            raise _h.GradingError(f"{call}: the label planes the discriminator concatenates to "
-                                  "the image are not one constant plane per class (ones in the "
-                                  f"label's channel, zeros elsewhere).{found}")
+    for got in joined:
+        for image, planes in ((got[..., :channels], got[..., channels:]),
+                              (got[..., k:], got[..., :k])):
+            if np.allclose(image, x, atol=1e-6):
+                found = next((f" Hint: {text}" for text, mistake in _planes_mistakes()
+                              if np.array_equal(planes, mistake(labels, k, size, size))), "")
+                raise _h.GradingError(f"{call}: the label planes the discriminator "
+                                      "concatenates to the image are not one constant plane "
+                                      "per class (ones in the label's channel, zeros "
+                                      f"elsewhere).{found}")
     raise _h.GradingError(f"{call}: the discriminator's (batch, {size}, {size}, "
                           f"{channels + k}) tensor is not the image next to its label "
                           "planes: concatenate the images, unchanged, with "
