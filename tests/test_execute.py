@@ -165,6 +165,16 @@ def test_strict_scoring_and_flags():
     assert determine_grade(nb.cells[2])[0] == 2 and determine_grade(nb.cells[4])[0] == 0
     assert "execute_result" not in nbformat.writes(nb)
 
+    # a library's warning on stderr while a correct answer is checked: nbgrader alone scores
+    # the cell 0; here it is shown on stdout and the cell keeps its points
+    nb = graded_notebook()
+    nb.cells[2].outputs = [new_output("stream", name="stderr", text="UserWarning: ...\n"),
+                           new_output("stream", name="stdout", text="✓ f passes.\n")]
+    assert determine_grade(nb.cells[2])[0] == 0
+    nbgrader_ext.ScoreStrictly().preprocess(nb, {})
+    assert determine_grade(nb.cells[2])[0] == 2
+    assert "UserWarning" in nb.cells[2].outputs[0]["text"]
+
     nb = graded_notebook()
     resources = dict(TRUSTED)
     nbgrader_ext.EnforcePolicy().preprocess(nb, resources)

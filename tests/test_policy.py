@@ -87,6 +87,28 @@ def test_every_spelling_of_an_attack_is_a_violation(name, kind):
 
 
 HONEST = {
+    "a variable named input": ("def penalty(critic, real, fake):\n"
+                               "    input = 0.5 * (real + fake)\n    return critic(input)"),
+    "help on a layer": "help(keras.layers.Dense)",
+    "constraints set in a loop over layers the cell makes": (
+        "def build(clip):\n"
+        "    dense = [keras.layers.Dense(n) for n in (8, 1)]\n"
+        "    for layer in dense:\n"
+        "        layer.kernel_constraint = clip\n"
+        "    for layer in dense[:-1]:\n"
+        "        layer.bias_constraint = clip\n"
+        "    model = keras.Sequential(dense)\n"
+        "    for layer in model.layers:\n"
+        "        layer.trainable = True\n"
+        "        layer.bias_constraint = clip\n"
+        "    return model"),
+    "keyword arguments passed on": ("class Block(keras.layers.Layer):\n"
+                                    "    def __init__(self, units, **kwargs):\n"
+                                    "        super().__init__(**kwargs)\n"
+                                    "        options = dict(use_bias=False, units=units)\n"
+                                    "        self.dense = keras.layers.Dense(**options)"),
+    "a match on shapes": ("def size(x):\n    match x.shape:\n        case (n, d):\n"
+                          "            return d\n    return 0"),
     "losses": '''def discriminator_loss(real_logits, fake_logits):
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
     return bce(tf.ones_like(real_logits), real_logits) + bce(
@@ -263,6 +285,32 @@ functools.update_wrapper(np, Patch())''', "stdlib-name"),
                                   "forbidden-attribute"),
     "safe mode off": ("keras.layers.Lambda.from_config(c, safe_mode=False)",
                       "forbidden-keyword"),
+    # a loop over objects the cell did not make yields objects it did not make
+    "loop over layers passed in": ("def f(model):\n    for layer in model.layers:\n"
+                                   "        layer.call = print", "foreign-attribute"),
+    "loop over a module's members": ("for m in [np, tf]:\n    m.isclose = len",
+                                     "foreign-attribute"),
+    # a class pattern of a match statement reads attributes by name
+    "match reads a dunder": ("match f:\n    case object(__builtins__=table):\n        pass",
+                             "dunder"),
+    "match reads a private attribute": ("match m:\n    case object(_layers=found):\n"
+                                        "        pass", "private"),
+    "match reads a forbidden attribute": ("match np:\n    case object(testing=t):\n"
+                                          "        t.runstring('x', {})", "forbidden-attribute"),
+    # keywords passed through ** whose names the policy cannot read
+    "keywords built from strings": ("np.load('f', **{'allow' + '_pickle': True})",
+                                    "forbidden-keyword"),
+    "keywords from a name": ("options = {'allow' + '_pickle': True}\nnp.load('f', **options)",
+                             "forbidden-keyword"),
+    "keywords from a parameter": ("def f(options):\n    return np.load('f', **options)",
+                                  "forbidden-keyword"),
+    "a forbidden keyword in a constant dict": ("np.load('f', **{'allow_pickle': True})",
+                                               "forbidden-keyword"),
+    # graphs built by hand and imported where no Python runs
+    "a graph by hand": ("g = tf.Graph()", "forbidden-attribute"),
+    "a graph imported": ("tf.graph_util.import_graph_def(d)", "forbidden-attribute"),
+    "a graph's definition": ("d = g.as_graph_def()", "forbidden-attribute"),
+    "placeholders": ("x = tf.raw_ops.Placeholder(dtype=tf.float32)", "forbidden-attribute"),
     # graphs that run without Python: saved and reloaded, or called by name
     "saved graph": ("tf.saved_model.save(m, 'm')\nf = tf.saved_model.load('m')",
                     "forbidden-attribute"),

@@ -206,7 +206,8 @@ class CellGuard:
         def __init__(self, *args, **kwargs):
             if guard._traps is not None or not guard._student_on_stack():
                 return original(self, *args, **kwargs)
-            traps = guard._tripwire.Traps(guard._trip, guard._allow)
+            # nothing allowed here: a graph traced now would run without Python later
+            traps = guard._tripwire.Traps(guard._trip)
             try:
                 return original(self, *args, **kwargs)
             finally:

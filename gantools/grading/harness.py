@@ -539,36 +539,48 @@ def layers_of(model):
 # --- what layers compute, told by behaviour (never by class or function names) -------------
 
 def layer_trace(model, x, training=False):
-    """``[(layer, input, output)]`` of every layer inside ``model``, in the order they ran
-    during one call ``model(x, training=training)``.
+    """``[(layer, input, output)]`` of every Keras layer called during one call
+    ``model(x, training=training)`` (the model itself excepted), in the order the calls
+    returned.
 
-    Each layer's ``call`` is wrapped for the duration (an instance attribute shadows the
-    method), so the record is what the layers computed, however the model was built
-    (functional, ``Sequential`` filled with ``.add``, subclassed) and whatever its layers
-    are called. Run it inside :func:`student_code`: the layers are student code.
+    ``keras.layers.Layer.__call__`` is wrapped for the duration, at class level: the record
+    is what ran, not what the model says it holds (a model can define its own
+    ``_flatten_layers`` or ``trainable_variables``), however it was built (functional,
+    ``Sequential`` filled with ``.add``, subclassed) and whatever its layers are called.
+    Run it inside :func:`student_code`: the layers are student code.
     """
+    import keras
+
     records = []
-    layers = layers_of(model)
-    wrapped = []
+    original = keras.layers.Layer.__call__
+
+    def recording(layer, *args, **kwargs):
+        out = original(layer, *args, **kwargs)
+        if layer is not model:
+            records.append((layer, args[0] if args else kwargs.get("inputs"), out))
+        return out
+
+    keras.layers.Layer.__call__ = recording
     try:
-        for layer in layers:
-            call = layer.call
-
-            def recorder(*args, _call=call, _layer=layer, **kwargs):
-                out = _call(*args, **kwargs)
-                records.append((_layer, args[0] if args else None, out))
-                return out
-
-            layer.call = recorder
-            wrapped.append(layer)
         model(x, training=training)
     finally:
-        for layer in wrapped:
-            try:
-                del layer.call
-            except AttributeError:
-                pass
+        keras.layers.Layer.__call__ = original
     return records
+
+
+def backing(variable):
+    """The TensorFlow variable behind a Keras variable (what a gradient tape records)."""
+    value = getattr(variable, "value", None)
+    return value if isinstance(value, tf.Variable) else variable
+
+
+def kernels_used(model, x, training=False) -> list:
+    """The trainable variables of rank >= 2 that ``model(x)`` reads: told by a gradient tape
+    (it records every trainable variable read while it is open), not by the model's own
+    account of its weights. TensorFlow variables: compare with :func:`backing`."""
+    with tf.GradientTape() as tape:
+        model(x, training=training)
+    return [v for v in tape.watched_variables() if len(v.shape) >= 2]
 
 
 _PROBE = np.array([-3.0, -1.7, -0.9, -0.4, -0.05, 0.05, 0.3, 0.8, 1.6, 2.9], np.float32)

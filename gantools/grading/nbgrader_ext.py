@@ -9,8 +9,9 @@ the gradebook), then
 2. :class:`gantools.grading.execute.SandboxedExecute`: the notebook runs in a sandboxed
    kernel, with submission-wide limits, surviving faults;
 3. :class:`ScoreStrictly`: a displayed value in a test cell earns nothing (nbgrader would
-   read the first one as a partial grade), a test cell with an error scores 0, and every
-   test cell at or after the first violation or fault gets an error naming it;
+   read the first one as a partial grade), a warning on stderr costs nothing (nbgrader
+   would score the cell 0), a test cell with an error scores 0, and every test cell at or
+   after the first violation or fault gets an error naming it;
 4. nbgrader's ``SaveAutoGrades``, then :class:`FlagForManualGrading`: the affected
    grades are marked as needing manual grading, and ``<notebook>.grading.json`` next to
    the graded notebook lists each violation (cell, line, rule) and fault (cell, reason).
@@ -278,6 +279,10 @@ class ScoreStrictly(Preprocessor):
                 if out.get("output_type") == "execute_result":  # shown, never a grade
                     out = new_output("display_data", data=out.get("data", {}),
                                      metadata=out.get("metadata", {}))
+                elif out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    # nbgrader scores a cell with any stderr 0: a library's warning while a
+                    # correct answer is checked is no failure (a failed check raises)
+                    out = new_output("stream", name="stdout", text=out.get("text", ""))
                 outputs.append(out)
             if index in affected:
                 outputs.insert(0, error_output(

@@ -54,7 +54,7 @@ EXTRA_IMPORTS = ANSWER_IMPORTS | {"matplotlib", "IPython.display", "time", "tqdm
 
 FORBIDDEN_NAMES = frozenset({
     "getattr", "setattr", "delattr", "vars", "globals", "locals", "eval", "exec",
-    "compile", "open", "breakpoint", "input", "help", "memoryview", "get_ipython",
+    "compile", "open", "breakpoint", "memoryview", "get_ipython",
     "exit", "quit", "In", "Out", "load",
 })
 _IPYTHON_HISTORY = re.compile(r"_(i+|\d+|i\d+|ih|oh|dh|_|__)$")
@@ -117,6 +117,8 @@ FORBIDDEN_ATTRIBUTES = frozenset({
     # graphs that run without Python, out of the tripwire's sight: saved and reloaded
     # functions, a function called by name
     "saved_model", "TFSMLayer", "PartitionedCall", "StatefulPartitionedCall",
+    "Graph", "GraphDef", "FuncGraph", "as_graph_def", "import_graph_def", "graph_util",
+    "Placeholder", "placeholder",
 })
 FORBIDDEN_KEYWORDS = frozenset({"metaclass", "allow_pickle", "safe_mode"})
 ALLOWED_MAGICS = frozenset({"matplotlib", "time", "timeit"})
@@ -211,6 +213,19 @@ def _resolve_module(name: str):
     return module if isinstance(module, types.ModuleType) else None
 
 
+def _constant_keys(value) -> set[str] | None:
+    """The keys of a dict display or a ``dict(k=...)`` call when all are constant strings."""
+    if isinstance(value, ast.Dict):
+        if all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in value.keys):
+            return {k.value for k in value.keys}
+        return None
+    if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+            and value.func.id == "dict" and not value.args
+            and all(k.arg is not None for k in value.keywords)):
+        return {k.arg for k in value.keywords}
+    return None
+
+
 def _root_name(node):
     """The name at the left end of an attribute chain ``a.b.c`` (None if not a name)."""
     while isinstance(node, ast.Attribute):
@@ -234,6 +249,9 @@ class _Visitor(ast.NodeVisitor):
         self.found: list[Violation] = []
         self.classes: set[str] = set()
         self.scopes: list[set[str]] = [set()]  # names bound to objects the cell constructed
+        self.collections: list[set[str]] = [set()]  # ... to lists of such objects
+        self.kwargs: list[set[str]] = [set()]  # a function's own **kwargs parameter
+        self.mappings: dict[str, set[str]] = {}  # names bound to dicts of constant keys
 
     def add(self, node, rule, detail):
         self.found.append(Violation(getattr(node, "lineno", 1) + self.offset, rule, detail))
@@ -328,22 +346,31 @@ class _Visitor(ast.NodeVisitor):
         elif _IPYTHON_HISTORY.match(name):
             self.add(node, "forbidden-name", f"uses IPython's history variable {name!r}")
 
+    def _attribute_rules(self, node, attr: str, of_self: bool):
+        """The rules on an attribute name, wherever it is read: ``x.attr``, or a class
+        pattern ``case C(attr=...)`` of a match statement (which reads it by name)."""
+        if attr.startswith("__") and attr.endswith("__"):
+            if attr not in ALLOWED_DUNDERS:
+                self.add(node, "dunder", f"accesses the dunder attribute .{attr}")
+        elif attr.startswith("_") and not of_self:
+            self.add(node, "private", f"accesses the private attribute .{attr} of an object "
+                     "other than self")
+        if attr in FORBIDDEN_ATTRIBUTES:
+            self.add(node, "forbidden-attribute", f"reaches for .{attr}, which leads out of "
+                     "the numerical libraries")
+
+    def visit_MatchClass(self, node):
+        for attr in node.kwd_attrs:
+            self._attribute_rules(node, attr, of_self=False)
+        self.generic_visit(node)
+
     def visit_Attribute(self, node, outermost=True):
         if outermost:
             chain = self._chain(node)
             if chain and chain[0] in self.modules:
                 self._check_member(node, self.modules[chain[0]], chain[1][0])
                 self._follow(node, self.modules[chain[0]], chain[1])
-        attr = node.attr
-        if attr.startswith("__") and attr.endswith("__"):
-            if attr not in ALLOWED_DUNDERS:
-                self.add(node, "dunder", f"accesses the dunder attribute .{attr}")
-        elif attr.startswith("_") and not _self_chain(node.value):
-            self.add(node, "private", f"accesses the private attribute .{attr} of an object "
-                     "other than self")
-        if attr in FORBIDDEN_ATTRIBUTES:
-            self.add(node, "forbidden-attribute", f"reaches for .{attr}, which leads out of "
-                     "the numerical libraries")
+        self._attribute_rules(node, node.attr, _self_chain(node.value))
         if isinstance(node.ctx, ast.Store | ast.Del):
             self._check_store(node)
         if isinstance(node.value, ast.Attribute):
@@ -359,7 +386,26 @@ class _Visitor(ast.NodeVisitor):
     def visit_keyword(self, node):
         if node.arg in FORBIDDEN_KEYWORDS:
             self.add(node, "forbidden-keyword", f"passes {node.arg}=")
+        if node.arg is None:  # **mapping: its keys are keywords the policy must read too
+            keys = self._mapping_keys(node.value)
+            if keys is None:
+                self.add(node, "forbidden-keyword", "passes keyword arguments from a mapping "
+                         f"whose keys the policy cannot read (**{ast.unparse(node.value)}); "
+                         "write the keywords out, or use a dict of constant keys")
+            else:
+                for key in keys & FORBIDDEN_KEYWORDS:
+                    self.add(node, "forbidden-keyword", f"passes {key}= through **")
         self.generic_visit(node)
+
+    def _mapping_keys(self, value) -> set[str] | None:
+        """The keys of a ``**`` mapping when the cell shows them: a dict display or
+        ``dict(...)`` call with constant keys (or a name bound to one), or a function's own
+        ``**kwargs`` (whose keys its caller passed by name); None otherwise."""
+        if isinstance(value, ast.Name):
+            if value.id in self.kwargs[-1]:
+                return set()
+            return self.mappings.get(value.id)
+        return _constant_keys(value)
 
     # --- assignments to attributes ------------------------------------------------------------
     def _constructed(self, value) -> bool:
@@ -382,6 +428,32 @@ class _Visitor(ast.NodeVisitor):
                  "object this cell did not create (patching modules or objects passed in is "
                  "not allowed)")
 
+    def _constructed_collection(self, value) -> bool:
+        """A list, tuple or comprehension of objects the cell constructs (or a name bound
+        to one), or the layers of a model it constructed: looping over it yields objects
+        the cell made."""
+        if isinstance(value, ast.Name):
+            return value.id in self.collections[-1]
+        if isinstance(value, ast.List | ast.Tuple):
+            return bool(value.elts) and all(self._constructed(e) for e in value.elts)
+        if isinstance(value, ast.ListComp | ast.GeneratorExp):
+            return self._constructed(value.elt)
+        if isinstance(value, ast.Subscript):  # a slice of one
+            return self._constructed_collection(value.value)
+        return (isinstance(value, ast.Attribute) and value.attr == "layers"
+                and isinstance(value.value, ast.Name) and value.value.id in self.scopes[-1])
+
+    def visit_For(self, node):
+        self.visit(node.iter)
+        if isinstance(node.target, ast.Name):
+            if self._constructed_collection(node.iter):
+                self.scopes[-1].add(node.target.id)
+            else:
+                self.scopes[-1].discard(node.target.id)
+        self.visit(node.target)
+        for statement in node.body + node.orelse:
+            self.visit(statement)
+
     def visit_Assign(self, node):
         self.visit(node.value)
         value = node.value
@@ -389,6 +461,15 @@ class _Visitor(ast.NodeVisitor):
         for target in node.targets:
             self.visit(target)
             if isinstance(target, ast.Name):
+                keys = _constant_keys(value)
+                if keys is not None:
+                    self.mappings[target.id] = keys
+                else:
+                    self.mappings.pop(target.id, None)
+                if self._constructed_collection(value):
+                    self.collections[-1].add(target.id)
+                else:
+                    self.collections[-1].discard(target.id)
                 if self._constructed(value):
                     self.scopes[-1].add(target.id)
                 else:
@@ -400,7 +481,13 @@ class _Visitor(ast.NodeVisitor):
     # --- scopes, classes, magics -------------------------------------------------------------
     def _scoped(self, node):
         self.scopes.append(set())
+        self.collections.append(set())
+        arguments = getattr(node, "args", None)
+        kwarg = getattr(arguments, "kwarg", None)
+        self.kwargs.append({kwarg.arg} if kwarg is not None else set())
         self.generic_visit(node)
+        self.kwargs.pop()
+        self.collections.pop()
         self.scopes.pop()
 
     def visit_FunctionDef(self, node):

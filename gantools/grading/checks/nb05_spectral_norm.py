@@ -497,9 +497,10 @@ _HIDDEN_CHANNELS = (1, 2, 3, 4)
 _ALLOW = (("models/layers.py", "SpectralNorm."), ("models/layers.py", "spectral_normalize"),
           ("models/layers.py", "_l2_normalize"))
 # what the cells a student writes may call while the notebook is autograded (read from
-# this file's source by the grader, so it stays a literal)
-CELL_ALLOW = (("models/layers.py", "SpectralNorm."), ("models/layers.py", "spectral_normalize"),
-              ("models/layers.py", "_l2_normalize"))
+# this file's source by the grader, so it stays a literal): the wrapper's methods, never the
+# reference of exercise 2 (gantools' spectral_normalize), which a cell could trace
+# into a graph that runs during the check without Python
+CELL_ALLOW = (("models/layers.py", "SpectralNorm."),)
 # the kernels the check gives every normalized layer: σ_max = 4, every other σ in [0.2, 1],
 # so that each power iteration shrinks u's error by (1/4)² and 20 calls leave ~1e-24 of it
 _SIGMA_MAX = 4.0
@@ -515,22 +516,30 @@ def _critic_sizes(rng, hidden):
     return [(int(size), int(rng.choice(_HIDDEN_CHANNELS))) for size in sizes]
 
 
-def _weighted_layers(model):
-    """The layers holding a kernel of their own (rank >= 2): weighted, whatever the class."""
-    return [layer for layer in _h.layers_of(model) if _h.own_kernels(layer)]
-
-
-def _wrappers(model):
-    """Layers that wrap a weighted layer (Keras's Wrapper: gantools' SpectralNorm, Keras's
-    SpectralNormalization, or a student's own); what they compute is checked separately."""
+def _wrappers(records):
+    """The layers that ran in the forward pass and wrap a weighted layer (Keras's Wrapper:
+    gantools' SpectralNorm, Keras's SpectralNormalization, or a student's own); what they
+    compute is checked separately. Each once, in the order they ran."""
     import keras
 
-    return [layer for layer in _h.layers_of(model) if isinstance(layer, keras.layers.Wrapper)
-            and _h.own_kernels(getattr(layer, "layer", None) or keras.layers.Layer())]
+    found = {}
+    for layer, _, _ in records:
+        if isinstance(layer, keras.layers.Wrapper) and _h.own_kernels(
+                getattr(layer, "layer", None) or keras.layers.Layer()):
+            found.setdefault(id(layer), layer)
+    return list(found.values())
 
 
 def _kernel_of(inner):
     return _h.own_kernels(inner)[0]
+
+
+def _owner(variable, records):
+    """The name of the layer that ran holding ``variable`` (else the variable's path)."""
+    for layer, _, _ in records:
+        if any(_h.backing(v) is variable for v in _h.own_kernels(layer)):
+            return layer.name
+    return variable.name.split(":")[0]
 
 
 def _with_kernel(inner, x, kernel):
@@ -586,6 +595,7 @@ def _critic(build, size, channels, rng, what, hidden):
             raise _h.GradingError(_h.weightless_hint(d, what, "image_size, image_size, "
                                                      "channels"))
         records = _h.layer_trace(d, x, training=True)
+        used = _h.kernels_used(d, x)
         out = np.asarray(d(x, training=False))
         # the plain layers that hold no kernel (wrappers and nested models are judged by
         # the layers inside them, which the trace holds too)
@@ -601,9 +611,11 @@ def _critic(build, size, channels, rng, what, hidden):
                               "from a spectral-normalized critic: its scale can undo the "
                               "normalization (it divides by a batch statistic), and it makes "
                               "each image's score depend on the rest of the batch.")
-    wrapped = _wrappers(d)
-    inside = {id(w.layer) for w in wrapped}
-    bare = [layer.name for layer in _weighted_layers(d) if id(layer) not in inside]
+    wrapped = _wrappers(records)
+    # every kernel the score is computed from must be one a wrapper normalizes (told by a
+    # tape, whatever the model says about its layers)
+    normalized = {id(_h.backing(_kernel_of(w.layer))) for w in wrapped}
+    bare = [_owner(v, records) for v in used if id(v) not in normalized]
     if bare:
         raise _h.GradingError(f"{call}: the layer {bare[0]!r} is not spectral-normalized. Wrap "
                               "every layer with weights of the critic (Dense and Conv2D), the "
