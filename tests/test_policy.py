@@ -107,6 +107,11 @@ HONEST = {
                                     "        super().__init__(**kwargs)\n"
                                     "        options = dict(use_bias=False, units=units)\n"
                                     "        self.dense = keras.layers.Dense(**options)"),
+    "keywords chosen per layer": (
+        "def build(n):\n    model = keras.Sequential()\n    for i in range(n):\n"
+        "        extra = {'input_shape': (3,)} if i == 0 else {}\n"
+        "        model.add(keras.layers.Dense(4, **extra))\n    return model"),
+    "keywords from a config": ("def make(config):\n    return keras.layers.Dense(**config)"),
     "a match on shapes": ("def size(x):\n    match x.shape:\n        case (n, d):\n"
                           "            return d\n    return 0"),
     "losses": '''def discriminator_loss(real_logits, fake_logits):
@@ -302,8 +307,10 @@ functools.update_wrapper(np, Patch())''', "stdlib-name"),
                                     "forbidden-keyword"),
     "keywords from a name": ("options = {'allow' + '_pickle': True}\nnp.load('f', **options)",
                              "forbidden-keyword"),
-    "keywords from a parameter": ("def f(options):\n    return np.load('f', **options)",
-                                  "forbidden-keyword"),
+    "keywords stored under a computed key": (
+        "options = {}\noptions['allow' + '_pickle'] = True\nnp.load('f', **options)",
+        "forbidden-keyword"),
+    "a metaclass through **": ("class A(**options):\n    pass", "forbidden-keyword"),
     "a forbidden keyword in a constant dict": ("np.load('f', **{'allow_pickle': True})",
                                                "forbidden-keyword"),
     # graphs built by hand and imported where no Python runs

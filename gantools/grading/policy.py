@@ -250,8 +250,8 @@ class _Visitor(ast.NodeVisitor):
         self.classes: set[str] = set()
         self.scopes: list[set[str]] = [set()]  # names bound to objects the cell constructed
         self.collections: list[set[str]] = [set()]  # ... to lists of such objects
-        self.kwargs: list[set[str]] = [set()]  # a function's own **kwargs parameter
         self.mappings: dict[str, set[str]] = {}  # names bound to dicts of constant keys
+        self.computed: set[str] = set()  # ... to dicts with keys computed from strings
 
     def add(self, node, rule, detail):
         self.found.append(Violation(getattr(node, "lineno", 1) + self.offset, rule, detail))
@@ -386,26 +386,31 @@ class _Visitor(ast.NodeVisitor):
     def visit_keyword(self, node):
         if node.arg in FORBIDDEN_KEYWORDS:
             self.add(node, "forbidden-keyword", f"passes {node.arg}=")
-        if node.arg is None:  # **mapping: its keys are keywords the policy must read too
-            keys = self._mapping_keys(node.value)
-            if keys is None:
-                self.add(node, "forbidden-keyword", "passes keyword arguments from a mapping "
-                         f"whose keys the policy cannot read (**{ast.unparse(node.value)}); "
-                         "write the keywords out, or use a dict of constant keys")
-            else:
-                for key in keys & FORBIDDEN_KEYWORDS:
-                    self.add(node, "forbidden-keyword", f"passes {key}= through **")
+        if node.arg is None:  # **mapping: the keywords it passes are read where the cell
+            # shows them (a dict of constant keys); keys computed from strings are refused
+            if self._computed_keys(node.value):
+                self.add(node, "forbidden-keyword", "passes keyword arguments whose names are "
+                         f"computed (**{ast.unparse(node.value)}); write the keywords out")
+            keys = self._mapping_keys(node.value) or set()
+            for key in keys & FORBIDDEN_KEYWORDS:
+                self.add(node, "forbidden-keyword", f"passes {key}= through **")
         self.generic_visit(node)
 
     def _mapping_keys(self, value) -> set[str] | None:
         """The keys of a ``**`` mapping when the cell shows them: a dict display or
-        ``dict(...)`` call with constant keys (or a name bound to one), or a function's own
-        ``**kwargs`` (whose keys its caller passed by name); None otherwise."""
+        ``dict(...)`` call with constant keys, or a name bound to one; None otherwise."""
         if isinstance(value, ast.Name):
-            if value.id in self.kwargs[-1]:
-                return set()
             return self.mappings.get(value.id)
         return _constant_keys(value)
+
+    def _computed_keys(self, value) -> bool:
+        """A dict display with a key that is not a constant string (or a name the cell bound
+        to one, or filled with such a key): the spelling of a keyword built from strings."""
+        if isinstance(value, ast.Name):
+            return value.id in self.computed
+        return isinstance(value, ast.Dict) and any(
+            k is not None and not (isinstance(k, ast.Constant) and isinstance(k.value, str))
+            for k in value.keys)
 
     # --- assignments to attributes ------------------------------------------------------------
     def _constructed(self, value) -> bool:
@@ -460,12 +465,22 @@ class _Visitor(ast.NodeVisitor):
         chain = self._chain(value) if isinstance(value, ast.Attribute | ast.Name) else None
         for target in node.targets:
             self.visit(target)
+            if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+                key = target.slice  # a key stored into a dict: constant, or computed
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    self.mappings.setdefault(target.value.id, set()).add(key.value)
+                else:
+                    self.computed.add(target.value.id)
             if isinstance(target, ast.Name):
                 keys = _constant_keys(value)
                 if keys is not None:
                     self.mappings[target.id] = keys
                 else:
                     self.mappings.pop(target.id, None)
+                if self._computed_keys(value):
+                    self.computed.add(target.id)
+                else:
+                    self.computed.discard(target.id)
                 if self._constructed_collection(value):
                     self.collections[-1].add(target.id)
                 else:
@@ -482,11 +497,7 @@ class _Visitor(ast.NodeVisitor):
     def _scoped(self, node):
         self.scopes.append(set())
         self.collections.append(set())
-        arguments = getattr(node, "args", None)
-        kwarg = getattr(arguments, "kwarg", None)
-        self.kwargs.append({kwarg.arg} if kwarg is not None else set())
         self.generic_visit(node)
-        self.kwargs.pop()
         self.collections.pop()
         self.scopes.pop()
 
@@ -501,6 +512,9 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_ClassDef(self, node):
         self.classes.add(node.name)
+        if any(k.arg is None for k in node.keywords):
+            self.add(node, "forbidden-keyword", "passes class keywords through ** (a "
+                     "metaclass the policy cannot see)")
         self._scoped(node)
 
     def visit_Call(self, node):

@@ -561,7 +561,10 @@ def _spectrum_kernel(shape, rng):
     k = min(rows, cols)
     values = np.sort(rng.uniform(0.2, 1.0, k))[::-1]
     values[0] = _SIGMA_MAX
-    return _matrix(rng, rows, cols, values).reshape(shape).astype(np.float32)
+    # k orthonormal columns on each side (a reduced QR: a conv kernel has thousands of rows)
+    left = np.linalg.qr(rng.normal(size=(rows, k)))[0]
+    right = np.linalg.qr(rng.normal(size=(cols, k)))[0]
+    return ((left * values) @ right.T).reshape(shape).astype(np.float32)
 
 
 def _batch_dependent(layer, x):
