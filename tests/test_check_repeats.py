@@ -93,6 +93,11 @@ FOUND = {
     # vector (cosine 1e-4, 6e-6): float32 round-off amplified ~1/cosine (~5e-5 of the nonces)
     ("05_spectral_norm", "check_power_iteration"): [(0, True, 1, 17886),
                                                     (3, True, 2, 38366)],
+    # freshly initialised kernels whose σ₂/σ₁ is 0.89 to 0.95: σ after 20 power iterations
+    # 4 to 11 % short of the SVD's, 2 to 3 times what the check tolerates (~7 % of the runs)
+    ("05_spectral_norm", "check_sn_critic"): [(2, True, 99, 796135380),
+                                              (1, True, 142, 1120239759),
+                                              (1, True, 186, 1951296251)],
 }
 
 # Checks that fail an honest answer by chance, in modules others are rewriting: the cause and
@@ -288,9 +293,9 @@ def test_honest_answers_pass_every_time(assignment, check):
     assert not failures, (f"{len(failures)} of {count} honest runs of {check} failed:\n"
                           + "\n".join(failures))
     # float32 rounding, whichever order a CPU's vector units sum in, leaves honest values
-    # within a quarter of the grader's tolerance: at most 9 % of it in 2·10⁴ hidden cases
-    # of every value check (KID's, whose kernel sums of ~10³ round to ~1e-6 next to an
-    # atol of 1e-5), 2 % for most
+    # within a quarter of the grader's tolerance. Searched over 1500 to 3·10⁵ hidden cases
+    # a check: at most 9 % of it for KID (kernel sums of ~10³ round by ~1e-6, next to an
+    # atol of 1e-5) and notebook 04's pull, 5 % for spectral_normalize, under 1 % elsewhere
     assert worst[0] <= 0.25, (f"an honest answer's reported values use "
                               f"{worst[0]:.0%} of the grader's tolerance ({worst[1]})")
 

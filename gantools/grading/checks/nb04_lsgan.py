@@ -283,7 +283,7 @@ def check_pull(fn, hidden: bool = False, seed: int = 0, nonce=None):
         got = _pull_of(fn, _loss_fn(name), _linear_d(w, w0), x, what)
         # float32 rounds the score s = w·x + w₀ by ~1e-7 of Σ|wᵢxᵢ| + |w₀| (a few 1e-7 for
         # these inputs), and the pull -(s - c)·w or σ(-s)·w by that times |w|: honest answers
-        # stayed within 2 % of this tolerance on 600 hidden cases (tests/test_check_repeats.py
+        # stayed within 10 % of this tolerance on 3·10⁵ hidden cases (tests/test_check_repeats.py
         # requires a quarter); the grader compares the reported values (evidence.agree) at the
         # same rtol and atol
         if not np.allclose(got, want, rtol=1e-4, atol=1e-5):
