@@ -660,7 +660,7 @@ SUBMISSIONS = {
                                  ("hyperparameters", PICKLE_FORGED_LOAD)],
                             expect=score(NB07, full=False),
                             flagged=["dunder attribute .__builtins__",
-                                     "from a mapping whose keys the policy cannot read"]),
+                                     "keyword arguments whose names are computed"]),
         "graphdef_translate": dict(good=True, replace={"translate": GRAPHDEF_TRANSLATE},
                                    move={"test_translate": "uses_translate"},
                                    expect=score(NB07, full=False, kid=2),

@@ -24,6 +24,8 @@ The module is pure Python (no TensorFlow): the graded kernel imports it before a
 from __future__ import annotations
 
 import inspect
+import itertools
+import operator
 import types
 from pathlib import Path
 
@@ -61,13 +63,21 @@ def library_file(filename: str) -> bool:
     return _LIBRARY_FILES[filename]
 
 
+_KINDS: dict[str, str | bool] = {}  # per file name: a copy's token, or whether it is library
+
+
+def _kind(filename: str) -> str | bool:
+    kind = _KINDS.get(filename)
+    if kind is None:
+        copied = copy_token(filename)
+        kind = _KINDS[filename] = copied if copied is not None else library_file(filename)
+    return kind
+
+
 def guarded(code: types.CodeType, token: str | None = None) -> bool:
     """Whether code must not run: library code, or a grading copy of another check."""
-    filename = code.co_filename
-    copied = copy_token(filename)
-    if copied is not None:
-        return copied != token
-    return library_file(filename)
+    kind = _kind(code.co_filename)
+    return kind != token if isinstance(kind, str) else kind
 
 
 def guarded_functions(allow=(), token: str | None = None, objects=None):
@@ -87,9 +97,22 @@ def guarded_functions(allow=(), token: str | None = None, objects=None):
         return any(code.co_qualname.startswith(prefix)
                    and Path(code.co_filename).resolve() == file for file, prefix in allowed)
     found = gc.get_objects() if objects is None else objects
-    return [obj for obj in found
-            if type(obj) is types.FunctionType and guarded(obj.__code__, token)
-            and not permitted(obj.__code__)]
+    function = types.FunctionType
+    # the functions picked out in C, then one dict lookup each, by the file its code came
+    # from: a kernel holds ~10⁵ functions among ~10⁶ objects, and every check arms this
+    functions = itertools.compress(found, map(operator.is_, map(type, found),
+                                              itertools.repeat(function)))
+    kinds = _KINDS
+    trapped = []
+    for obj in functions:
+        code = obj.__code__
+        kind = kinds.get(code.co_filename)
+        if kind is None:
+            kind = _kind(code.co_filename)
+        if (kind != token if isinstance(kind, str) else kind) and not (
+                allowed and permitted(code)):
+            trapped.append(obj)
+    return trapped
 
 
 _TRAPS: dict[tuple, types.CodeType] = {}
