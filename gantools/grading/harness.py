@@ -173,7 +173,7 @@ def check(allow=()):
                     return fn(*args, **kwargs)
             finally:
                 _TOKEN.pop()
-        run.armed = True
+        run.armed, run.allow = True, tuple(allow)
         return run
     return declare
 
@@ -656,37 +656,41 @@ def own_kernels(layer) -> list:
 
 @contextlib.contextmanager
 def made_here(what: str):
-    """Require the Keras model(s) a builder returns inside the block to be new: each of
-    their variables created inside it. A model built before the check (by a cell, a
-    cache, a reference builder) cannot fit hidden sizes it never saw, and is refused
-    outright. ``made_here(what)`` yields a function that takes the model to judge."""
-    import gc
-    import itertools
+    """Require the Keras model a builder returns inside the block to be new: each of its
+    variables created inside the block. A model built before the check (by a cell, by the
+    student's code while a notebook cell ran, by a cache, by a reference builder) cannot
+    fit hidden sizes it never saw, and is refused outright.
 
-    import keras
+    ``made_here(what)`` yields ``judge(model, *inputs)``. Variables are told new by
+    TensorFlow's creation counter (every variable's unique id ends in it), read before the
+    block; with ``inputs``, judge also runs the model on them under a gradient tape and
+    judges every variable the forward pass reads, whatever the model says it holds (it can
+    define its own ``variables``)."""
+    from tensorflow.python.framework import ops
 
-    # held, not only counted: none of them can die in the block and lend its id to a new one.
-    # Told by type, each type asked once and the objects filtered in C: isinstance on each
-    # of the kernel's hundreds of thousands of objects (an ABC check for tf.Variable) took
-    # a second per builder call
-    objects = gc.get_objects()
-    kinds = {t for t in set(map(type, objects)) if issubclass(t, keras.Variable | tf.Variable)}
-    alive = list(itertools.compress(objects, map(kinds.__contains__, map(type, objects))))
-    del objects
-    before = {id(o) for o in alive}
+    start = ops.uid()
 
-    def judge(model):
+    def new(variable) -> bool:
+        name = getattr(backing(variable), "_unique_id", "")
+        count = name.rpartition("_")[2]
+        return count.isdigit() and int(count) > start
+
+    def judge(model, *inputs):
         __tracebackhide__ = True
-        old = [v for v in getattr(model, "variables", []) if id(v) in before]
-        if old:
+        variables = list(getattr(model, "variables", None) or [])
+        if inputs:
+            try:
+                with tf.GradientTape() as tape:
+                    model(*inputs)
+                variables += tape.watched_variables()
+            except Exception:  # noqa: BLE001 - the check's own calls will say what fails
+                pass
+        if not all(new(v) for v in variables):
             raise GradingError(f"{what} returned a model with weights that existed before it "
                                "was called; build a new model on every call.")
         return model
 
-    try:
-        yield judge
-    finally:
-        alive.clear()
+    yield judge
 
 
 def leaf_records(records) -> list:

@@ -126,7 +126,8 @@ def _build(builder, what, *args):
     """``builder(*args)``, which must build a new model (not return one built before)."""
     __tracebackhide__ = True
     with _h.student_code(what), _h.made_here(what) as judge:
-        return judge(builder(*args))
+        # both builders take the size of the model's input first
+        return judge(builder(*args), tf.zeros((2, args[0])))
 
 
 # Any sizes are valid: the hidden ones are drawn from the hidden seed (the grader's nonce),

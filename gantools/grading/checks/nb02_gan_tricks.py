@@ -504,7 +504,7 @@ def _check_dcgan(build, latent_dim, rng):
     z = (rng.standard_normal((64, latent_dim)) * 3).astype(np.float32)
     with _h.student_code("build_dcgan_generator"):
         with _h.made_here("build_dcgan_generator") as judge:
-            g = judge(build(latent_dim))
+            g = judge(build(latent_dim), tf.zeros((2, latent_dim)))
         if not (isinstance(g, keras.Model) and bool(g.trainable_variables)):
             raise _h.GradingError(_h.weightless_hint(g, "build_dcgan_generator", "latent_dim"))
         outs = [np.asarray(g(tf.constant(rng.standard_normal((n, latent_dim)).astype(

@@ -241,7 +241,7 @@ def _check_one_critic(build_critic, input_dim, sizes, clip, rng):
     far = rng.standard_normal((256, input_dim)).astype(np.float32) * 1000
     with _h.student_code("build_critic"):
         with _h.made_here("build_critic") as judge:
-            critic = judge(build_critic(input_dim, sizes, clip))
+            critic = judge(build_critic(input_dim, sizes, clip), tf.zeros((2, input_dim)))
         variables = list(getattr(critic, "trainable_variables", None) or [])
         if not variables:
             raise _h.GradingError(_h.weightless_hint(critic, "build_critic", "input_dim"))
