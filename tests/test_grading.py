@@ -438,6 +438,18 @@ def test_model_rules_of_the_exercise_text_are_checked_visibly():
     load().check_discriminator(leaky)
 
 
+@pytest.mark.parametrize("notebook, check", [
+    ("01_basic_gan", "check_discriminator"), ("02_gan_tricks", "check_dcgan_generator"),
+    ("03_wgan", "check_critic_builder"), ("05_spectral_norm", "check_sn_critic")])
+def test_a_sequential_without_input_gets_the_input_hint_in_every_builder_check(notebook, check):
+    # the check's own forward passes would build such a model; the hint must come first
+    def sequential_without_input(*args, **kwargs):
+        return keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(1)])
+
+    fails(getattr(load_checks(notebook), check), sequential_without_input,
+          match=r"has none yet.*keras.Input\(shape=\(")
+
+
 def test_visible_loss_checks_include_large_logits():
     unstable = lambda r, f: (-tf.reduce_mean(tf.math.log(tf.sigmoid(r)))  # noqa: E731
                              - tf.reduce_mean(tf.math.log(1 - tf.sigmoid(f))))

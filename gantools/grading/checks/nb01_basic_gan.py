@@ -126,8 +126,15 @@ def _build(builder, what, *args):
     """``builder(*args)``, which must build a new model (not return one built before)."""
     __tracebackhide__ = True
     with _h.student_code(what), _h.made_here(what) as judge:
+        model = builder(*args)
+        # told before the judge's forward pass, which would build a Sequential without Input
+        if not _has_weights(model, what):
+            raise _h.GradingError(_h.weightless_hint(model, what, _INPUT_NAME[what]))
         # both builders take the size of the model's input first
-        return judge(builder(*args), tf.zeros((2, args[0])))
+        return judge(model, tf.zeros((2, args[0])))
+
+
+_INPUT_NAME = {"build_generator": "latent_dim", "build_discriminator": "data_dim"}
 
 
 # Any sizes are valid: the hidden ones are drawn from the hidden seed (the grader's nonce),
@@ -181,8 +188,6 @@ def _check_generator(build_generator, configs, seed):
     rng = np.random.default_rng(seed)
     for latent_dim, data_dim in configs:
         g = _build(build_generator, "build_generator", latent_dim, data_dim)
-        if not _has_weights(g, "build_generator"):
-            raise _h.GradingError(_h.weightless_hint(g, "build_generator", "latent_dim"))
         for n in (1, 7, 64):
             out = _run(g, rng.standard_normal((n, latent_dim)).astype(np.float32),
                        "the generator")
@@ -219,8 +224,6 @@ def _check_discriminator(build_discriminator, dims, seed):
     rng = np.random.default_rng(seed)
     for data_dim in dims:
         d = _build(build_discriminator, "build_discriminator", data_dim)
-        if not _has_weights(d, "build_discriminator"):
-            raise _h.GradingError(_h.weightless_hint(d, "build_discriminator", "data_dim"))
         # activations told by what the layers computed, whatever they are called
         x = tf.constant(rng.standard_normal((16, data_dim)).astype(np.float32) * 3)
         with _h.student_code("the discriminator"):

@@ -504,9 +504,12 @@ def _check_dcgan(build, latent_dim, rng):
     z = (rng.standard_normal((64, latent_dim)) * 3).astype(np.float32)
     with _h.student_code("build_dcgan_generator"):
         with _h.made_here("build_dcgan_generator") as judge:
-            g = judge(build(latent_dim), tf.zeros((2, latent_dim)))
-        if not (isinstance(g, keras.Model) and bool(g.trainable_variables)):
-            raise _h.GradingError(_h.weightless_hint(g, "build_dcgan_generator", "latent_dim"))
+            g = build(latent_dim)
+            # told before the judge's forward pass, which would build a Sequential
+            if not (isinstance(g, keras.Model) and bool(g.trainable_variables)):
+                raise _h.GradingError(_h.weightless_hint(g, "build_dcgan_generator",
+                                                         "latent_dim"))
+            g = judge(g, tf.zeros((2, latent_dim)))
         outs = [np.asarray(g(tf.constant(rng.standard_normal((n, latent_dim)).astype(
             np.float32)), training=False), np.float64) for n in shapes]
         trained = np.asarray(g(tf.constant(z), training=True), np.float64)

@@ -241,10 +241,12 @@ def _check_one_critic(build_critic, input_dim, sizes, clip, rng):
     far = rng.standard_normal((256, input_dim)).astype(np.float32) * 1000
     with _h.student_code("build_critic"):
         with _h.made_here("build_critic") as judge:
-            critic = judge(build_critic(input_dim, sizes, clip), tf.zeros((2, input_dim)))
-        variables = list(getattr(critic, "trainable_variables", None) or [])
-        if not variables:
-            raise _h.GradingError(_h.weightless_hint(critic, "build_critic", "input_dim"))
+            critic = build_critic(input_dim, sizes, clip)
+            # told before the judge's forward pass, which would build a Sequential
+            if not list(getattr(critic, "trainable_variables", None) or []):
+                raise _h.GradingError(_h.weightless_hint(critic, "build_critic", "input_dim"))
+            critic = judge(critic, tf.zeros((2, input_dim)))
+        variables = list(critic.trainable_variables)
         outputs = {n: np.asarray(critic(tf.constant(x), training=False))
                    for n, x in batches.items()}
         # what the layers computed, whatever they are called: the layers with kernels of

@@ -598,10 +598,12 @@ def _critic(build, size, channels, rng, what, hidden):
     x = tf.constant(rng.uniform(-1, 1, (4, size, size, channels)).astype(np.float32))
     call = f"{what}({size}, {channels})"
     with _h.student_code(what, _ALLOW), _h.made_here(call) as judge:
-        d = judge(build(size, channels), x)
+        d = build(size, channels)
+        # told before the judge's forward pass, which would build a Sequential
         if not (isinstance(d, keras.Model) and bool(d.trainable_variables)):
             raise _h.GradingError(_h.weightless_hint(d, what, "image_size, image_size, "
                                                      "channels"))
+        d = judge(d, x)
         records = _h.layer_trace(d, x, training=True)
         used = _h.kernels_used(d, x)
         out = np.asarray(d(x, training=False))
