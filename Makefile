@@ -31,13 +31,13 @@ help:
 	@echo "make bench    the benchmarks in benchmarks/ (minutes; prints tables)"
 	@echo "make venv     only create/refresh .venv"
 	@echo "make sandbox  install bubblewrap, the autograder's kernel sandbox (Debian/Ubuntu)"
-	@echo "make browser  install Chromium for tests/test_browser.py (Debian/Ubuntu)"
+	@echo "make browser  install Chromium for tests/course/test_browser.py (Debian/Ubuntu)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "gantools needs Python >= 3.10; run make PYTHON=/path/to/python3.1x")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
-	$(PY) -m gantools.kernel install
+	$(PY) -m gancourse.kernel install
 	@touch $@
 
 venv: $(STAMP)
@@ -46,7 +46,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 # Two workers (pytest-xdist), each running whole test modules: the class-grading modules
-# (tests/test_course*.py) take minutes each and run beside the rest. TEST_WORKERS=0 runs
+# (tests/course/test_course*.py) take minutes each and run beside the rest. TEST_WORKERS=0 runs
 # everything in one process.
 TEST_WORKERS ?= 2
 
@@ -54,13 +54,13 @@ test: lint
 	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 course: $(STAMP)
-	$(PY) -m gantools.pipeline $(if $(ONLY),--only $(ONLY),) $(if $(FORCE),--force,) \
+	$(PY) -m gancourse.build $(if $(ONLY),--only $(ONLY),) $(if $(FORCE),--force,) \
 		$(if $(RERELEASE),--rerelease,) $(if $(WORKERS),--workers $(WORKERS),)
 
-# Instructors: a whole class in parallel (README: Grading a whole class in parallel)
+# Instructors: a whole class in parallel (docs/instructors.md: Grading a whole class in parallel)
 grade: $(STAMP)
 	@test -n "$(ASSIGNMENT)" || { echo "make grade needs ASSIGNMENT=..., e.g. make grade ASSIGNMENT=01_basic_gan"; exit 2; }
-	$(PY) -m gantools.grade $(ASSIGNMENT) $(if $(WORKERS),--workers $(WORKERS),) \
+	$(PY) -m gancourse.classgrade $(ASSIGNMENT) $(if $(WORKERS),--workers $(WORKERS),) \
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER),) $(if $(FORCE),--force,)
 
 demo: $(STAMP)
@@ -82,15 +82,15 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_tricks.py
 	$(PY) benchmarks/bench_wgan.py
 
-# bubblewrap isolates the kernels that autograde student submissions (README: Threat model)
+# bubblewrap isolates the kernels that autograde student submissions (docs/grading.md)
 sandbox:
 	@command -v bwrap >/dev/null 2>&1 && echo "bubblewrap: $$(bwrap --version)" || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap >/dev/null && \
 		echo "bubblewrap: $$(bwrap --version)"; }
 
-# Chromium runs a release notebook in JupyterLab for tests/test_browser.py (README: Tested in
-# a real browser); Playwright drives this system build, it never downloads its own
+# Chromium runs a release notebook in JupyterLab for tests/course/test_browser.py
+# (docs/tests.md); Playwright drives this system build, it never downloads its own
 browser:
 	@command -v chromium >/dev/null 2>&1 && echo "chromium: $$(chromium --version)" || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gantools import pipeline
-from gantools.grading.sandbox import sandbox_available
+from gancourse.autograde.sandbox import sandbox_available
+from gancourse.build import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -32,8 +32,8 @@ of each round's medians:
    model of bench_training.py) on random images. The fused variant is the same model
    cloned with every BatchNormalization replaced by ``FusedBatchNorm``, same weights.
 
-Result (2026-11-25, the 2-core Intel Xeon, oneDNN on, beside other jobs; README
-"Measurements"): the fused layer computes the same values and gradients to float32
+Result (2026-11-25, the 2-core Intel Xeon, oneDNN on, beside other jobs;
+docs/measurements.md): the fused layer computes the same values and gradients to float32
 precision (largest relative difference 1.7e-6) and is 2.06× faster alone (5.5 against
 11.3 ms; rounds 1.58–2.16×), but the training step gains 1.05× at the size of notebooks
 02 to 07 (rounds 0.99–1.06×), 1.14× at notebook 01's (rounds 1.06–1.24×; 1.08× in an

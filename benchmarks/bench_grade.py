@@ -1,5 +1,5 @@
-"""Class autograding throughput: ``gantools.grade`` with 1 and 2 local Dask workers, and
-sequential ``nbgrader autograde`` beside them.
+"""Class autograding throughput: ``python -m gancourse.classgrade`` with 1 and 2 local Dask
+workers, and sequential ``nbgrader autograde`` beside them.
 
 Submits ``--students`` copies of every notebook's solution to a temporary course (the real
 configuration, releases and sandbox) and grades each assignment in short mode three ways,
@@ -25,8 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from gantools import grade, pipeline
-from gantools.grading.sandbox import sandbox_available
+from gancourse.autograde.sandbox import sandbox_available
+from gancourse.build import pipeline
+from gancourse.classgrade import coordinator as grade
 
 ROOT = Path(__file__).resolve().parents[1]
 

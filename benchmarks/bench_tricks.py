@@ -30,7 +30,7 @@ import gantools  # noqa: F401 - before TensorFlow: the course's environment
 
 # isort: split
 
-from gantools.course import quiet_tensorflow_import  # noqa: E402
+from gancourse.modes import quiet_tensorflow_import  # noqa: E402
 
 quiet_tensorflow_import()
 

@@ -1,7 +1,7 @@
 """nbgrader configuration of the GAN course.
 
 Run nbgrader from this folder (course/): `cd course && nbgrader generate_assignment ...`.
-See the README's "For instructors" section for the whole workflow.
+docs/instructors.md describes the whole workflow.
 """
 
 import os
@@ -28,8 +28,8 @@ c.Execute.timeout = CELL_TIMEOUT
 c.ExecutePreprocessor.timeout = CELL_TIMEOUT
 c.Execute.interrupt_on_timeout = True
 # Every notebook runs in the course's kernel: the Python with gantools installed, started
-# with the course's environment (oneDNN on; gantools.kernel, gantools.runtime). The
-# pipeline installs it; by hand: `python -m gantools.kernel install`.
+# with the course's environment (oneDNN on; gancourse.kernel, gantools.runtime). The
+# pipeline installs it; by hand: `python -m gancourse.kernel install`.
 c.Execute.kernel_name = "gan-course"
 # Solutions run with gantools' Execute, which merges stream outputs (progress bars then
 # show where they ended; nbclient's switch for it is not configurable) and records which
@@ -39,14 +39,14 @@ c.GenerateSolution.preprocessors = [
     "nbgrader.preprocessors.LockCells",
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.ClearMarkScheme",
-    "gantools.grading.execute.SolutionExecute",
+    "gancourse.autograde.execute.SolutionExecute",
 ]
 
 # Keep huge outputs (a print in a loop) from bloating the graded notebooks.
 c.LimitOutput.max_lines = 500
 c.LimitOutput.max_traceback = 60
 
-# Autograde (see gantools.grading.nbgrader_ext): student-written cells are checked by the
+# Autograde (see gancourse.autograde.plugins): student-written cells are checked by the
 # grading policy before they run; the notebook runs in a bubblewrap sandbox with limits on
 # the whole submission; the value checks are compared again in this process; displayed
 # values never earn credit; faults and violations flag the notebook for manual grading
@@ -56,19 +56,19 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
-    "gantools.grading.nbgrader_ext.ForgetUnknownCells",
+    "gancourse.autograde.plugins.ForgetUnknownCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.Autograde.autograde_preprocessors = [
-    "gantools.grading.nbgrader_ext.EnforcePolicy",
-    "gantools.grading.execute.SandboxedExecute",
-    "gantools.grading.nbgrader_ext.VerifyValues",
-    "gantools.grading.nbgrader_ext.ScoreStrictly",
+    "gancourse.autograde.plugins.EnforcePolicy",
+    "gancourse.autograde.execute.SandboxedExecute",
+    "gancourse.autograde.plugins.VerifyValues",
+    "gancourse.autograde.plugins.ScoreStrictly",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
-    "gantools.grading.nbgrader_ext.FlagForManualGrading",
+    "gancourse.autograde.plugins.FlagForManualGrading",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
@@ -82,8 +82,8 @@ c.SandboxedExecute.max_output_bytes = 5_000_000
 # theirs: a kernel that cannot start (a sandbox that hides the virtual environment, a
 # missing gan-course kernel, no bubblewrap where GANTOOLS_REQUIRE_SANDBOX=1) would fail
 # every submission, which nbgrader records as 0 for everyone. Instead the batch stops
-# before any submission is recorded, saying why and what to do (gantools.grading.preflight).
-from gantools.grading.preflight import autograde_hook  # noqa: E402
+# before any submission is recorded, saying why and what to do (gancourse.autograde.preflight).
+from gancourse.autograde.preflight import autograde_hook  # noqa: E402
 
 c.Autograde.pre_convert_hook = autograde_hook
 # The sandbox hides the course folder (gradebook, source/ with hidden tests, other
@@ -95,7 +95,7 @@ os.environ.setdefault("GANTOOLS_SANDBOX_HIDE", os.pathsep.join(
 # Feedback: nbgrader would show hidden tests to students (issues 917, 1363); strip them
 # and their tracebacks before rendering.
 c.GenerateFeedback.preprocessors = [
-    "gantools.grading.nbgrader_ext.RedactHiddenTests",
+    "gancourse.autograde.plugins.RedactHiddenTests",
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

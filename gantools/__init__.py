@@ -8,11 +8,15 @@
 * :mod:`gantools.augment` — exact-gradient augmentations and adaptive augmentation (ADA);
 * :mod:`gantools.metrics` — KID, FID, feature extractors, coverage;
 * :mod:`gantools.viz` — grids, curves, interpolations, neighbours, live dashboard;
-* :mod:`gantools.grading`, :mod:`gantools.pipeline`, :mod:`gantools.course` — the
-  autograding checks, the course build, and the notebooks' full/short budgets;
 * ``python -m gantools train`` — the command line;
-* :mod:`gantools.runtime`, :mod:`gantools.kernel` — the environment TensorFlow runs in
-  (oneDNN on unless the user chose otherwise), and the course's Jupyter kernel.
+* :mod:`gantools.runtime` — the environment TensorFlow runs in (oneDNN on unless the user
+  chose otherwise).
+
+The course that teaches with it (the notebooks' budgets, their Jupyter kernel, the build
+and the autograder) is the separate package :mod:`gancourse`; importing gantools imports
+none of it, nor nbgrader. (``gantools.grading``, ``gantools.course``, ``gantools.kernel``,
+``gantools.grade`` and ``gantools.pipeline`` remain as thin aliases of their new homes, for
+notebooks and scripts written before the split; nothing here imports them.)
 
 Importing gantools before TensorFlow applies :data:`gantools.runtime.COURSE_ENVIRONMENT`.
 """

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .course import quiet_tensorflow_import
+from .runtime import quiet_tensorflow_import
 
 
 class _Parser(argparse.ArgumentParser):

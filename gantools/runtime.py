@@ -14,7 +14,7 @@ instance to compare). It runs
 
 * when ``gantools`` is imported, if TensorFlow is not imported yet (the notebooks, the
   command line, the pipeline, the benchmarks and the tests all import gantools first);
-* in the course's Jupyter kernel, ``gan-course`` (:mod:`gantools.kernel`), before any cell,
+* in the course's Jupyter kernel, ``gan-course`` (:mod:`gancourse.kernel`), before any cell,
   so a notebook that imports TensorFlow first gets it too; JupyterLab, nbgrader, the
   pipeline and the sandboxed grading kernel all use that kernel;
 * in the Makefile, which exports the same values.
@@ -122,3 +122,39 @@ def quiet_grappler() -> None:
 
 def tensorflow_imported() -> bool:
     return "tensorflow" in sys.modules
+
+
+#: Set to 1, :class:`gantools.training.GANTrainer` runs its training steps eagerly instead of
+#: tracing them with ``tf.function`` (the course's short mode sets it: tracing a step costs
+#: 2 to 5 s on 2 cores, more than a handful of steps). Both compute the same.
+EAGER_STEPS = "GANTOOLS_EAGER_STEPS"
+
+
+def eager_steps() -> bool:
+    """Whether :data:`EAGER_STEPS` asks for eager training steps."""
+    return os.environ.get(EAGER_STEPS, "").strip().lower() in {"1", "true", "yes"}
+
+
+def quiet_tensorflow_import() -> None:
+    """Import TensorFlow and Keras with their C++ start-up log lines silenced.
+
+    Those lines (oneDNN notices, "could not find cuda drivers") are written to file
+    descriptor 2 before any logging setting takes effect, so file descriptor 2 points
+    at /dev/null while the import runs. Python exceptions still propagate. Grappler's
+    remapper, whose failures would print an error line under every compiled training
+    step, is switched off (:func:`quiet_grappler` says why that costs
+    nothing).
+    """
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.constant(0.0)  # device initialization logs here too
+        quiet_grappler()  # and compiled training steps later
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

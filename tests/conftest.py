@@ -12,10 +12,10 @@ import pytest  # noqa: E402
 def pytest_addoption(parser):
     group = parser.getgroup("gantools")
     group.addoption("--dashboard-png", metavar="PATH", default=None,
-                    help="tests/test_browser.py: save its screenshot of the live dashboard "
+                    help="tests/course/test_browser.py: save its screenshot of the live dashboard "
                          "there (the README shows docs/dashboard.png)")
     group.addoption("--browser-full-mode", action="store_true",
-                    help="tests/test_browser.py: run the notebook in full mode (minutes), "
+                    help="tests/course/test_browser.py: run the notebook in full mode (minutes), "
                          "for a screenshot of a real training run")
 
 

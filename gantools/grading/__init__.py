@@ -1,92 +1,10 @@
-"""Autograding: the checks that test cells call, the policy on student code, nbgrader plug-ins.
+"""Compatibility alias: the checks moved to :mod:`gancourse.checks`.
 
-A test cell gets the checks of its notebook with::
-
-    from gantools.grading import load
-    load("01_basic_gan").check_discriminator_loss(discriminator_loss)
-
-:func:`load` compiles ``gantools/grading/harness.py`` (with ``evidence.py``, which it
-imports, and ``tripwire.py``, which it compiles itself) and the notebook's checks module
-``gantools/grading/checks/nb<assignment>.py`` afresh from their source files on every
-call (never from ``__pycache__``), into a private package that ``sys.modules`` holds only
-while they load. Patches a notebook makes to an imported copy of gantools (a rebound
-reference, a replaced helper) therefore cannot change what the checks expect.
-
-The rest of the package runs in nbgrader's own process, where student code cannot reach:
-:mod:`gantools.grading.policy` (the rules for code students write),
-:mod:`gantools.grading.nbgrader_ext` (the autograde and feedback plug-ins),
-:mod:`gantools.grading.sandbox` (the kernel's bubblewrap sandbox) and
-:mod:`gantools.grading.preflight` (one kernel started before anyone is graded); or in the
-graded kernel before its first cell: :mod:`gantools.grading.confine` (no child processes,
-gantools switched off in the cells students write, with :mod:`gantools.grading.tripwire`).
+Notebooks released before the move call ``from gantools.grading import load`` in their
+test cells; this thin re-export keeps them gradable until the instructor re-releases.
+New notebooks import ``gancourse.checks``. Importing :mod:`gantools` does not import this.
 """
 
-from __future__ import annotations
+from gancourse.checks import assignments_with_checks, checks_file, load
 
-import itertools
-import sys
-import types
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-CHECKS = HERE / "checks"
-FRESH = ("evidence", "harness")  # the modules a checks module may import, in load order
-_counter = itertools.count()
-
-
-def checks_file(assignment: str) -> Path:
-    """The checks module of an assignment: ``checks/nb<assignment>.py``."""
-    return CHECKS / f"nb{assignment}.py"
-
-
-def assignments_with_checks() -> list[str]:
-    return sorted(p.stem[2:] for p in CHECKS.glob("nb*.py"))
-
-
-def _module(name: str, path: Path | None, package: bool = False) -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.__package__ = name if package else name.rpartition(".")[0]
-    if package:
-        module.__path__ = [str(path)]
-    elif path is not None:
-        module.__file__ = str(path)
-    return module
-
-
-def _exec(module: types.ModuleType, path: Path) -> None:
-    exec(compile(path.read_bytes(), str(path), "exec"), vars(module))  # noqa: S102
-
-
-def load(assignment: str) -> types.ModuleType:
-    """A fresh copy of the checks of ``assignment`` (e.g. ``"01_basic_gan"``).
-
-    Relative imports inside the checks module (``from ..harness import ...``) resolve to
-    the fresh harness loaded alongside it. Every ``check_*`` function is declared with the
-    harness's :func:`~gantools.grading.harness.check` decorator, which arms the tripwire
-    from its first line to its last.
-    """
-    path = checks_file(assignment)
-    if not path.is_file():
-        known = ", ".join(assignments_with_checks()) or "none"
-        raise LookupError(f"no checks for assignment {assignment!r} (expected {path}); "
-                          f"assignments with checks: {known}")
-    root = f"_gantools_grading_{next(_counter)}"
-    modules = {
-        root: _module(root, HERE, package=True),
-        f"{root}.checks": _module(f"{root}.checks", CHECKS, package=True),
-    }
-    for name in FRESH:
-        modules[f"{root}.{name}"] = _module(f"{root}.{name}", HERE / f"{name}.py")
-        setattr(modules[root], name, modules[f"{root}.{name}"])
-    modules[root].checks = modules[f"{root}.checks"]
-    checks = _module(f"{root}.checks.{path.stem}", path)
-    modules[checks.__name__] = checks
-    sys.modules.update(modules)
-    try:
-        for name in FRESH:
-            _exec(modules[f"{root}.{name}"], HERE / f"{name}.py")
-        _exec(checks, path)
-    finally:
-        for name in modules:
-            sys.modules.pop(name, None)
-    return checks
+__all__ = ["assignments_with_checks", "checks_file", "load"]

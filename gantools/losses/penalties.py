@@ -113,3 +113,26 @@ def clip_model_weights(model: keras.Model, clip_value: float = 0.01) -> None:
     """
     for w in model.trainable_variables:
         w.assign(tf.clip_by_value(w, -clip_value, clip_value))
+
+
+def check_per_example(critic: keras.Model) -> None:
+    """Raise ``ValueError`` if ``critic`` has batch normalization.
+
+    A gradient penalty constrains ∇ₓ f(x) for each example x on its own. With batch norm
+    in training mode, f(x_i) depends on every example of the batch through the batch's
+    mean and variance, so the per-example gradient is not that of a function of x_i, and
+    the penalty constrains the wrong thing (Gulrajani et al., 2017, §4 use layer norm).
+    """
+    try:
+        layers = list(critic._flatten_layers(include_self=False, recursive=True))
+    except AttributeError:  # not a Keras model: nothing to inspect
+        return
+    for layer in layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            raise ValueError(
+                f"the critic {critic.name!r} has batch normalization (layer {layer.name!r}), "
+                "which makes each example's score depend on the rest of the batch; a gradient "
+                "penalty, taken per example, then penalizes the wrong gradient. Build the "
+                "critic with layer normalization or none (gantools: dcgan_discriminator(..., "
+                "normalization='layer'))."
+            )

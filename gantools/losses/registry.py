@@ -69,3 +69,25 @@ def register_loss(pair: LossPair, overwrite: bool = False) -> None:
     if pair.name in _PAIRS and not overwrite:
         raise ValueError(f"a loss called {pair.name!r} exists; pass overwrite=True to replace it.")
     _PAIRS[pair.name] = pair
+
+
+def resolve_loss(loss, label_smoothing: float = 0.0) -> LossPair:
+    """A registry name, a :class:`LossPair`, or a pair of callables ``(d_loss, g_loss)``."""
+    if isinstance(loss, tuple | list):
+        if len(loss) != 2 or not all(callable(f) for f in loss):
+            raise ValueError(
+                "a custom loss must be a pair of callables (d_loss(real_out, fake_out), "
+                f"g_loss(fake_out)), got {loss!r}."
+            )
+        pair = LossPair("custom", loss[0], loss[1], True, "user-supplied loss pair")
+    else:
+        pair = get_loss(loss)
+    if label_smoothing:
+        if pair.d is not adv.discriminator_loss:
+            raise ValueError(
+                f"label_smoothing applies to the cross-entropy losses (minimax, non-saturating),"
+                f" not to {pair.name!r}."
+            )
+        d = functools.partial(adv.discriminator_loss, label_smoothing=label_smoothing)
+        pair = LossPair(pair.name, d, pair.g, pair.logits, pair.description, pair.threshold)
+    return pair

@@ -34,7 +34,7 @@ def generate(generator, num_samples: int, seed: int = 0, labels=None,
     conditional = len(generator.inputs) > 1
     z = np.random.default_rng(seed).standard_normal((num_samples, latent_dim)).astype(np.float32)
     if conditional and labels is None:
-        from ..training.engine import num_classes_of
+        from ..models import num_classes_of
 
         labels = np.arange(num_samples) % num_classes_of(generator)
     out = []
@@ -81,7 +81,7 @@ def evaluate(generator, real_images, features="digits", num_samples: int = 2000,
         real_images.ndim == 4 else np.asarray(real_images)
     labels = None
     if len(generator.inputs) > 1:
-        from ..training.engine import num_classes_of
+        from ..models import num_classes_of
 
         labels = np.arange(num_samples) % (num_classes or num_classes_of(generator))
     samples = generate(generator, num_samples, seed=seed, labels=labels)

@@ -72,7 +72,7 @@ def label_accuracy(generator, dataset: str = "digits", per_class: int = 100, see
                          "[z, labels].")
     classifier = _classifier(dataset)
     if num_classes is None:
-        from ..training.engine import num_classes_of
+        from ..models import num_classes_of
 
         num_classes = num_classes_of(generator)
     if num_classes != classifier.num_classes:
@@ -140,7 +140,7 @@ def train_on_generated(generator, test_images, test_labels, num_samples: int,
     from .evaluate import generate
 
     if num_classes is None:
-        from ..training.engine import num_classes_of
+        from ..models import num_classes_of
 
         num_classes = num_classes_of(generator)
     labels = np.arange(num_samples) % num_classes

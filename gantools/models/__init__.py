@@ -15,6 +15,7 @@ from .layers import (
     MinibatchStdDev,
     OneHot,
     SpectralNorm,
+    num_classes_of,
     spectral_normalize,
 )
 from .mlp import mlp_discriminator, mlp_generator
@@ -22,5 +23,5 @@ from .mlp import mlp_discriminator, mlp_generator
 __all__ = [
     "LabelPlanes", "MinibatchDiscrimination", "MinibatchStdDev", "OneHot", "SpectralNorm",
     "check_compatible", "dcgan_discriminator", "dcgan_generator", "mlp_discriminator",
-    "mlp_generator", "spectral_normalize",
+    "mlp_generator", "num_classes_of", "spectral_normalize",
 ]

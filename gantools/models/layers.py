@@ -264,3 +264,23 @@ class LabelPlanes(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "size": self.size}
+
+
+def num_classes_of(generator: keras.Model) -> int:
+    """The number of classes a conditional generator was built for.
+
+    Read from its one-hot layer or operation (gantools' ``OneHot``, ``keras.ops.one_hot``,
+    ``CategoryEncoding``) or its ``Embedding``.
+    """
+    for op in getattr(generator, "operations", None) or generator.layers:
+        if hasattr(op, "num_classes"):
+            return int(op.num_classes)
+        if isinstance(op, keras.layers.Embedding):
+            return int(op.input_dim)
+        if isinstance(op, keras.layers.CategoryEncoding):
+            return int(op.num_tokens)
+    raise ValueError(
+        f"cannot tell how many classes {generator.name} was built for; pass "
+        "num_classes=K (GANTrainer, gantools.metrics.evaluate), or build it with "
+        "gantools.models.dcgan_generator(..., num_classes=K)."
+    )

@@ -1,4 +1,8 @@
-"""The GAN training loop, EMA, history and diagnostics.
+"""The GAN training loop, EMA, history and diagnostics, a file per idea: ``trainer.py``
+(:class:`GANTrainer`: options, compiled steps, checkpoints, the loop), ``steps.py`` (the
+maths of one step), ``interrupt.py`` (Ctrl-C held until a safe point), ``ema.py``,
+``history.py``, ``diagnostics.py``. (``resolve_loss`` lives with the losses registry and
+``num_classes_of`` with the models; both are re-exported here.)
 
 >>> import gantools.data as gd, gantools.models as gm
 >>> g = gm.mlp_generator(latent_dim=4, hidden=(16,))
@@ -9,10 +13,12 @@
 (3, 3)
 """
 
+from ..losses import resolve_loss
+from ..models import num_classes_of
 from .diagnostics import Diagnostician, diversity
 from .ema import clone_generator, ema_update
-from .engine import GANTrainer, TrainingDiverged, num_classes_of, resolve_loss
 from .history import METRICS, History
+from .trainer import GANTrainer, TrainingDiverged
 
 __all__ = [
     "METRICS", "Diagnostician", "GANTrainer", "History", "TrainingDiverged", "clone_generator",

@@ -7,9 +7,10 @@ outputs rather than widgets, so a notebook executed without a browser (the cours
 solutions, nbgrader's feedback) keeps the pictures as training ended. Its outputs are
 shown when it is created, before ``fit`` starts the progress bar: a display output shown
 after the bar's first line would split the bar in two in JupyterLab, a stale copy above
-the pictures and the live one below (``tests/test_browser.py`` looks at the page).
-Outside a notebook it falls back to saving the same two figures as PNG files in a
-folder (``samples.png`` and ``curves.png``, overwritten) and printing where they are.
+the pictures and the live one below (``tests/course/test_browser.py`` looks at the page).
+Outside a notebook it saves the same two figures as PNG files in the folder it is given
+(``samples.png`` and ``curves.png``, overwritten) and prints where they are; given no
+folder, it writes nothing and prints one line per call.
 """
 
 from __future__ import annotations
@@ -55,15 +56,15 @@ class LiveDashboard:
     """Training callback showing samples and curves, updated in place.
 
     Args:
-        out_dir: where the fallback writes ``samples.png`` and ``curves.png`` (outside a
-            notebook); default ``./live``.
+        out_dir: outside a notebook, the folder to write ``samples.png`` and ``curves.png``
+            to; default None: nothing is written (a line per call says the step).
         centres, sigma, real: for 2-D data, the mode centres, σ and real points to plot.
         notebook: force the widget (True) or the file fallback (False); default: detect.
     """
 
-    def __init__(self, out_dir="live", centres=None, sigma=None, real=None, notebook=None):
+    def __init__(self, out_dir=None, centres=None, sigma=None, real=None, notebook=None):
         self.notebook = in_notebook() if notebook is None else notebook
-        self.out_dir = Path(out_dir)
+        self.out_dir = None if out_dir is None else Path(out_dir)
         self.centres, self.sigma = centres, sigma
         self.real = None if real is None else np.asarray(real)
         self._handles = None
@@ -90,6 +91,11 @@ class LiveDashboard:
             handle.update(output)
 
     def __call__(self, trainer) -> None:
+        if not self.notebook and self.out_dir is None:
+            self.updates += 1
+            print(f"[step {trainer.step}] no pictures shown outside a notebook; "
+                  "LiveDashboard(out_dir=...) saves them")
+            return
         samples = _png(sample_figure(trainer, self.centres, self.sigma, self.real))
         curves = _png(plot_history(trainer.history)) if len(trainer.history) > 1 else None
         self.updates += 1

@@ -1,0 +1,5 @@
+import sys
+
+from gancourse.build.pipeline import main
+
+sys.exit(main())

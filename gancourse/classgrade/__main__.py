@@ -1,0 +1,5 @@
+import sys
+
+from gancourse.classgrade.coordinator import main
+
+sys.exit(main())

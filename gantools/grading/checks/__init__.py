@@ -1,5 +1,0 @@
-"""One checks module per notebook: ``nb<assignment>.py``, e.g. ``nb01_basic_gan.py``.
-
-Test cells never import these directly: :func:`gantools.grading.load` compiles a fresh
-copy from source for every test cell.
-"""

@@ -1,0 +1,352 @@
+"""Notebook 05's checks: honest spellings pass, the usual mistakes get their hint, hidden
+failures reveal nothing, the values reported to the grader match its own oracle, and the
+checks' NumPy references agree with SVDs and finite differences."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from support.grading_helpers import (
+    hides_its_expected_values,
+    names_its_hint,
+    passes_visible_and_hidden,
+    reports_what_the_grader_recomputes,
+)
+
+from gancourse.checks import load as load_checks
+from gantools.models import SpectralNorm
+
+
+def load():
+    return load_checks("05_spectral_norm")
+
+
+# --- honest answers, several spellings each ---------------------------------------------------
+
+def power_a(W, u, iterations):
+    for _ in range(iterations):
+        v = tf.linalg.matvec(W, u, transpose_a=True)
+        v = v / tf.norm(v)
+        u = tf.linalg.matvec(W, v)
+        u = u / tf.norm(u)
+    return tf.tensordot(u, tf.linalg.matvec(W, v), 1), u, v
+
+
+def power_b(W, u, iterations):  # column vectors, l2_normalize, sigma = |W v|
+    u = tf.reshape(u, (-1, 1))
+    for _ in range(iterations):
+        v = tf.math.l2_normalize(tf.matmul(W, u, transpose_a=True))
+        wv = tf.matmul(W, v)
+        u = tf.math.l2_normalize(wv)
+    return tf.norm(wv), tf.reshape(u, [-1]), tf.reshape(v, [-1])
+
+
+def power_numpy(W, u, iterations):  # NumPy is allowed for this one
+    W, u = np.asarray(W), np.asarray(u)
+    for _ in range(iterations):
+        v = W.T @ u
+        v /= np.linalg.norm(v)
+        u = W @ v
+        u /= np.linalg.norm(u)
+    return u @ W @ v, u, v
+
+
+def normalize_a(kernel, u):
+    w = tf.transpose(tf.reshape(kernel, (-1, kernel.shape[-1])))
+    _, u, v = power_a(w, u, 1)
+    u, v = tf.stop_gradient(u), tf.stop_gradient(v)
+    return kernel / tf.tensordot(u, tf.linalg.matvec(w, v), 1), u
+
+
+def normalize_b(kernel, u):  # the Keras orientation, σ = vᵀ K u
+    k = tf.reshape(kernel, (-1, tf.shape(kernel)[-1]))
+    v = tf.math.l2_normalize(tf.linalg.matvec(k, u))
+    u = tf.math.l2_normalize(tf.linalg.matvec(k, v, transpose_a=True))
+    v, u = tf.stop_gradient(v), tf.stop_gradient(u)
+    sigma = tf.reduce_sum(v * tf.linalg.matvec(k, u))
+    return kernel / sigma, u
+
+
+def sn_critic(normalize=normalize_a):
+    def build(image_size, channels, width=8):
+        def sn(layer):
+            return SpectralNorm(layer, normalize=normalize)
+        model = keras.Sequential([keras.Input((image_size, image_size, channels))])
+        size, filters = image_size, width
+        while size > 4:
+            model.add(sn(keras.layers.Conv2D(filters, 4, strides=2, padding="same")))
+            model.add(keras.layers.LeakyReLU(0.2))
+            size, filters = size // 2, filters * 2
+        model.add(keras.layers.Flatten())
+        model.add(sn(keras.layers.Dense(1)))
+        return model
+    return build
+
+
+def sn_critic_functional(image_size, channels, width=8):  # gantools' own normalization
+    x = keras.Input((image_size, image_size, channels))
+    h = x
+    for i in range(int(np.log2(image_size)) - 2):
+        h = SpectralNorm(keras.layers.Conv2D(width * 2**i, 3, strides=2, padding="same",
+                                             activation="relu"))(h)
+    h = keras.layers.Flatten()(h)
+    return keras.Model(x, SpectralNorm(keras.layers.Dense(1))(h))
+
+
+HONEST = [
+    ("check_power_iteration", power_a),
+    ("check_power_iteration", power_b),
+    ("check_power_iteration", power_numpy),
+    ("check_spectral_normalize", normalize_a),
+    ("check_spectral_normalize", normalize_b),
+    ("check_sn_critic", sn_critic()),
+    ("check_sn_critic", sn_critic(normalize_b)),
+    ("check_sn_critic", sn_critic_functional),
+]
+
+
+@pytest.mark.parametrize("check, answer", HONEST, ids=lambda x: getattr(x, "__name__", x))
+def test_honest_answers_pass_visible_and_hidden_checks(check, answer, capsys):
+    passes_visible_and_hidden(load(), check, answer, capsys)
+
+
+@pytest.mark.parametrize("check", ["check_power_iteration", "check_spectral_normalize"])
+def test_reported_values_agree_with_the_graders_own_oracle(check, monkeypatch):
+    reports_what_the_grader_recomputes(load, check, dict(HONEST)[check], monkeypatch)
+
+
+# --- the checks' references against independent oracles ---------------------------------------
+
+def test_power_iteration_reference_converges_to_the_svd():
+    checks = load()
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(7, 5))
+    sigma, u, v = checks._power_iteration(w, rng.normal(size=7), 500)
+    left, s, right = np.linalg.svd(w)
+    assert sigma == pytest.approx(s[0], rel=1e-10)
+    assert abs(u @ left[:, 0]) == pytest.approx(1, abs=1e-10)
+    assert abs(v @ right[0]) == pytest.approx(1, abs=1e-10)
+
+
+def test_the_test_matrices_have_the_singular_values_asked_for():
+    checks = load()
+    values = np.array([1e3, 400.0, 1.0, 1e-3])
+    w = checks._matrix(np.random.default_rng(1), 6, 4, values)
+    # float64 QR and SVD: errors ~1e-16 of the largest value (1e3), so ~1e-10 relative for
+    # the smallest (1e-3) on any LAPACK; 1e-6 leaves room and still tells every value apart
+    np.testing.assert_allclose(np.linalg.svd(w, compute_uv=False), values, rtol=1e-6)
+
+
+def test_the_gradient_closed_form_matches_finite_differences():
+    """G/σ − ⟨G, K⟩/σ² · v uᵀ against central differences of Σ probe ⊙ K/σ(K) with u, v
+    frozen at the kernel's own values (float64, step 1e-6: error ~1e-9)."""
+    checks = load()
+    rng = np.random.default_rng(2)
+    kernel = rng.normal(size=(2, 2, 3, 4))
+    u0 = rng.normal(size=4)
+    probe = rng.normal(size=kernel.shape)
+    _, u, _, v = checks._normalize(kernel, u0)
+
+    def loss(k):  # σ = uᵀ W v with u, v held at the values computed from `kernel`
+        sigma = u @ checks._paper_matrix(k) @ v
+        return np.sum(probe * k / sigma)
+
+    numeric = np.zeros_like(kernel)
+    for index in np.ndindex(kernel.shape):
+        e = np.zeros_like(kernel)
+        e[index] = 1e-6
+        numeric[index] = (loss(kernel + e) - loss(kernel - e)) / 2e-6
+    np.testing.assert_allclose(checks._gradient(kernel, u0, probe), numeric, atol=1e-7)
+    # and the gradient is orthogonal to the kernel (W/σ(W) is scale-invariant)
+    assert abs(np.sum(numeric * kernel)) < 1e-7
+
+
+def test_gantools_spectral_normalize_matches_the_checks_reference():
+    """The library's layer computes the paper's Algorithm 1 (float32 against float64)."""
+    from gantools.models import spectral_normalize
+
+    checks = load()
+    rng = np.random.default_rng(3)
+    kernel = rng.normal(size=(3, 3, 2, 5)).astype(np.float32)
+    u = rng.normal(size=5).astype(np.float32)
+    w, new_u, sigma = spectral_normalize(tf.constant(kernel), tf.constant(u))
+    want_w, want_u, want_sigma, _ = checks._normalize(kernel, u)
+    np.testing.assert_allclose(w.numpy(), want_w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new_u.numpy(), want_u, rtol=1e-5, atol=1e-6)
+    assert float(sigma) == pytest.approx(want_sigma, rel=1e-5)
+
+
+# --- the usual mistakes get their hint ---------------------------------------------------------
+
+def power_with(update, sigma_of=None):
+    def fn(W, u, iterations):
+        u0 = u
+        for _ in range(iterations):
+            u0 = u
+            u, v = update(W, u)
+        sigma = sigma_of(W, u, v, u0) if sigma_of else tf.tensordot(u, tf.linalg.matvec(W, v), 1)
+        return sigma, u, v
+    return fn
+
+
+def mv(W, x, t=False):
+    return tf.linalg.matvec(W, x, transpose_a=t)
+
+
+def unit(x):
+    return x / tf.norm(x)
+
+
+def power_swapped(W, u, iterations):
+    for _ in range(iterations):
+        v = unit(mv(W, u))
+        u = unit(mv(W, v, True))
+    return tf.tensordot(v, mv(W, u), 1), u, v
+
+
+MISTAKES = [
+    ("check_power_iteration", power_swapped, "transposes are swapped"),
+    ("check_power_iteration", power_with(lambda W, u: (unit(mv(W, mv(W, u, True))),
+                                                       mv(W, u, True))), "v is not normalized"),
+    ("check_power_iteration", power_with(lambda W, u: (mv(W, unit(mv(W, u, True))),
+                                                       unit(mv(W, u, True)))), "u is not normal"),
+    ("check_power_iteration", power_with(lambda W, u: (mv(W, mv(W, u, True)), mv(W, u, True))),
+     "neither u nor v"),
+    ("check_power_iteration",
+     power_with(lambda W, u: (unit(mv(W, unit(mv(W, u, True)))), unit(mv(W, u, True))),
+                sigma_of=lambda W, u, v, u0: tf.norm(mv(W, u, True))), "‖Wᵀu‖"),
+    ("check_power_iteration",
+     power_with(lambda W, u: (unit(mv(W, unit(mv(W, u, True)))), unit(mv(W, u, True))),
+                sigma_of=lambda W, u, v, u0: tf.tensordot(u0, mv(W, v), 1)), "started from"),
+    ("check_power_iteration", lambda W, u, k: power_a(W, u, 1), "only one iteration"),
+    ("check_power_iteration", lambda W, u, k: (lambda s, a, b: (s, b, a))(*power_a(W, u, k)),
+     "wrong order"),
+    ("check_power_iteration", lambda W, u, k: power_a(W, u, k)[:2], "three things"),
+    ("check_spectral_normalize",
+     lambda kernel, u: (kernel / tf.norm(kernel), normalize_a(kernel, u)[1]), "Frobenius"),
+    ("check_spectral_normalize",
+     lambda kernel, u: (lambda w: (kernel / power_a(w, u, 1)[0], power_a(w, u, 1)[1]))(
+         tf.reshape(kernel, (kernel.shape[-1], -1))), r"\(out, -1\)"),
+    ("check_spectral_normalize",
+     lambda kernel, u: (kernel / tf.linalg.svd(tf.reshape(kernel, (-1, kernel.shape[-1])),
+                                               compute_uv=False)[0], normalize_a(kernel, u)[1]),
+     "exact σ_max"),
+    ("check_spectral_normalize", lambda kernel, u: (normalize_a(kernel, u)[0], u), "passed in"),
+    ("check_spectral_normalize", lambda kernel, u: normalize_a(kernel, u)[0], "two things"),
+]
+
+
+def normalize_sigma_stopped(kernel, u):
+    w, u = normalize_a(kernel, u)
+    sigma = tf.stop_gradient(tf.norm(kernel) / tf.norm(w))
+    return kernel / sigma, u
+
+
+def normalize_numpy_sigma(kernel, u):
+    w, u = normalize_a(kernel, u)
+    return kernel / float(tf.norm(kernel) / tf.norm(w)), u
+
+
+def normalize_uv_not_stopped(kernel, u):
+    w = tf.transpose(tf.reshape(kernel, (-1, kernel.shape[-1])))
+    sigma, u, _ = power_a(w, u, 1)
+    return kernel / sigma, u
+
+
+def normalize_untransposed(kernel, u):  # K (in × out) used as W: u would need `in` entries
+    k = tf.reshape(kernel, (-1, kernel.shape[-1]))
+    sigma, u, _ = power_a(k, u, 1)
+    return kernel / sigma, u
+
+
+def normalize_numpy(kernel, u):  # right values, but no gradient at all
+    k = np.asarray(kernel)
+    sigma, u, _ = power_numpy(k.reshape(-1, k.shape[-1]).T, np.asarray(u), 1)
+    return k / sigma, u
+
+
+MISTAKES += [
+    ("check_spectral_normalize", normalize_sigma_stopped, "no path through σ"),
+    ("check_spectral_normalize", normalize_numpy_sigma, "no path through σ"),
+    ("check_spectral_normalize", normalize_uv_not_stopped, "also flows through u and v"),
+    ("check_spectral_normalize", normalize_untransposed, "transpose"),
+    ("check_spectral_normalize", normalize_numpy, "no gradient flows"),
+]
+
+
+def critic_with(wrap=None, batch_norm=False, bare_dense=False, sigmoid=False):
+    def build(image_size, channels):
+        wrapper = wrap or (lambda layer: SpectralNorm(layer, normalize=normalize_a))
+        model = keras.Sequential([keras.Input((image_size, image_size, channels))])
+        size = image_size
+        while size > 4:
+            model.add(wrapper(keras.layers.Conv2D(8, 4, strides=2, padding="same")))
+            if batch_norm:
+                model.add(keras.layers.BatchNormalization())
+            model.add(keras.layers.LeakyReLU(0.2))
+            size //= 2
+        model.add(keras.layers.Flatten())
+        dense = keras.layers.Dense(1, activation="sigmoid" if sigmoid else None)
+        model.add(dense if bare_dense else wrapper(dense))
+        return model
+    return build
+
+
+class FrobeniusNorm(keras.layers.Wrapper):
+    """A wrapper that divides by the Frobenius norm instead of σ."""
+
+    def call(self, x):
+        kernel = self.layer.kernel / tf.norm(self.layer.kernel)
+        if isinstance(self.layer, keras.layers.Dense):
+            return tf.matmul(x, kernel) + self.layer.bias
+        return self.layer.convolution_op(x, kernel) + self.layer.bias
+
+
+def sigma_stopped(kernel, u):
+    return normalize_sigma_stopped(kernel, u)
+
+
+MISTAKES += [
+    ("check_sn_critic", critic_with(keras.layers.SpectralNormalization), "overwrites the kernel"),
+    ("check_sn_critic", critic_with(batch_norm=True), "batch normalization"),
+    ("check_sn_critic", critic_with(bare_dense=True), "is not spectral-normalized"),
+    ("check_sn_critic", critic_with(sigmoid=True), "no activation"),
+    ("check_sn_critic", critic_with(FrobeniusNorm), "kernel / σ_max"),
+    ("check_sn_critic", critic_with(lambda layer: SpectralNorm(layer, normalize=sigma_stopped)),
+     "not orthogonal"),
+    ("check_sn_critic", lambda size, channels: keras.Sequential(
+        [keras.Input((size, size, channels)), keras.layers.Flatten(), keras.layers.Dense(2)]),
+     r"expected one score per image"),
+]
+
+
+@pytest.mark.parametrize("check, answer, hint", MISTAKES,
+                         ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(MISTAKES)])
+def test_usual_mistakes_name_their_hint(check, answer, hint):
+    names_its_hint(load(), check, answer, hint)
+
+
+def test_hidden_failures_reveal_no_expected_values():
+    checks = load()
+    for check, answer in (("check_power_iteration", power_swapped),
+                          ("check_spectral_normalize", normalize_sigma_stopped)):
+        hides_its_expected_values(checks, check, answer)
+
+
+def test_a_numpy_power_iteration_inside_spectral_normalize_fails_when_compiled():
+    """Eager NumPy gives the right values; the trainer's compiled step cannot run it."""
+    def normalize(kernel, u):
+        w = tf.transpose(tf.reshape(kernel, (-1, kernel.shape[-1])))
+        _, u, v = power_numpy(w.numpy(), np.asarray(u), 1)
+        u, v = tf.constant(u, tf.float32), tf.constant(v, tf.float32)
+        return kernel / tf.tensordot(u, tf.linalg.matvec(w, v), 1), u
+
+    with pytest.raises(AssertionError, match="inside a tf.function"):
+        load().check_spectral_normalize(normalize)
+
+
+def test_gantools_own_spectral_normalize_trips_the_tripwire():
+    from gantools.models import spectral_normalize
+
+    with pytest.raises(AssertionError, match="calls the gantools reference"):
+        load().check_spectral_normalize(lambda kernel, u: spectral_normalize(kernel, u)[:2])
