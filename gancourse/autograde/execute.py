@@ -73,8 +73,8 @@ class PackageSnapshot:
 
     def __init__(self, *folders: Path):
         self.folders = folders or PACKAGES
-        self.root = Path(os.path.commonpath(self.folders)) if len(self.folders) == 1 \
-            else Path(os.path.commonpath([p.parent for p in self.folders]))
+        self.root = self.folders[0] if len(self.folders) == 1 else Path(
+            os.path.commonpath([p.parent for p in self.folders]))
         self.files = self._read()
 
     def _read(self) -> dict[Path, bytes]:
