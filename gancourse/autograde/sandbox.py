@@ -358,8 +358,9 @@ def _needed_paths(interpreter: str) -> list[tuple[str, str]]:
 
 def _bound_paths(interpreter: str, extra_hidden: list[str]) -> list[str]:
     """The paths the kernel needs that lie in a folder the sandbox makes private (``/tmp``,
-    ``/run``, the temporary folder): they are bound back read-only, outermost only. A
-    course or environment checked out under ``/tmp`` works so. Raises ``SystemExit``
+    ``/run``, the temporary folder): they are bound back read-only, outermost only, with
+    the folders this Python imports from. A course or environment checked out under
+    ``/tmp`` works so. Raises ``SystemExit``
     with what to do where the kernel cannot see what it needs: a path inside a folder the
     grader hides, or a private folder as a whole."""
     listed, private = _listed_hidden(extra_hidden), _private_folders()
@@ -380,6 +381,15 @@ def _bound_paths(interpreter: str, extra_hidden: list[str]) -> list[str]:
                 f"private as a whole: install the environment in a folder of its own "
                 f"(e.g. `make venv` in a checkout)")
         bound.append(path)
+    # and where this Python imports from (site folders, and what .pth files add: a checkout
+    # or another environment's packages): the kernel is this Python. sys.path[0] is this
+    # launcher's working folder (python -m), never needed; a folder hidden or private as a
+    # whole is left out here, since none of them is known to be needed
+    for path in dict.fromkeys(os.path.abspath(p) for p in sys.path[1:] if p):
+        folder = next((f for f in private if _is_within(path, f)), None)
+        if (folder is not None and path != folder and os.path.isdir(path)
+                and not any(_is_within(path, h) for h in listed)):
+            bound.append(path)
     outermost: list[str] = []
     for path in sorted(set(bound), key=len):
         if not any(_is_within(path, b) for b in outermost):

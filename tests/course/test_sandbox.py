@@ -527,6 +527,25 @@ def test_only_needed_paths_in_private_folders_are_bound_and_hidden_ones_refused(
         shutil.rmtree(checkout)
 
 
+def test_folders_this_python_imports_from_are_bound_back_unless_hidden(monkeypatch):
+    """An environment may import from a folder under /tmp through a .pth file (a checkout,
+    another environment's packages): the kernel, the same Python, needs it too."""
+    base = Path(tempfile.mkdtemp(prefix="gantools test ", dir="/tmp"))
+    try:
+        borrowed, hidden = base / "site-packages", base / "course" / "lib"
+        borrowed.mkdir()
+        hidden.mkdir(parents=True)
+        monkeypatch.setattr(sys, "path", [str(base / "cwd"), *sys.path, str(borrowed),
+                                          str(hidden), "/tmp", str(base / "missing")])
+        monkeypatch.setenv(sandbox.ENV_HIDE, str(base / "course"))
+        bound = sandbox._bound_paths(sys.executable, [])
+        assert str(borrowed) in bound
+        assert not any(p.startswith((str(base / "course"), str(base / "cwd"),
+                                     str(base / "missing"))) or p == "/tmp" for p in bound)
+    finally:
+        shutil.rmtree(base)
+
+
 @needs_bwrap
 def test_an_interpreter_under_tmp_runs_in_the_sandbox_and_a_hidden_folder_in_it_stays_hidden(
         monkeypatch):
