@@ -13,10 +13,10 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export PYTHONHASHSEED ?= 0
 
-DEMO_STEPS ?= 1500
+DEMO_STEPS ?= 3000
 DEMO_OUT   ?= runs/demo
 
-.PHONY: help venv lint test course grade demo lab bench sandbox browser clean-venv
+.PHONY: help venv lint test course grade demo lab bench sandbox browser idx-data clean-venv
 
 help:
 	@echo "make course   the main job: student release, executed solutions, autograding self-check"
@@ -26,12 +26,13 @@ help:
 	@echo "make grade    autograde every submission of ASSIGNMENT=... on WORKERS=N local Dask"
 	@echo "              workers (default: one per core); SCHEDULER=tcp://host:8786 for a cluster"
 	@echo "make lab      JupyterLab on the course (students and self-learners)"
-	@echo "make demo     train the course's DCGAN on the bundled digits from the command line"
+	@echo "make demo     train the course's DCGAN on the bundled MNIST digits from the command line"
 	@echo "make lint     ruff on .py and .ipynb files"
 	@echo "make bench    the benchmarks in benchmarks/ (minutes; prints tables)"
 	@echo "make venv     only create/refresh .venv"
 	@echo "make sandbox  install bubblewrap, the autograder's kernel sandbox (Debian/Ubuntu)"
 	@echo "make browser  install Chromium for tests/course/test_browser.py (Debian/Ubuntu)"
+	@echo "make idx-data install Fashion-MNIST's original IDX files (Debian's dataset-fashion-mnist)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "gantools needs Python >= 3.10; run make PYTHON=/path/to/python3.1x")'
@@ -64,7 +65,7 @@ grade: $(STAMP)
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER),) $(if $(FORCE),--force,)
 
 demo: $(STAMP)
-	$(PY) -m gantools train --dataset digits --loss non-saturating --steps $(DEMO_STEPS) \
+	$(PY) -m gantools train --dataset mnist5k --loss non-saturating --steps $(DEMO_STEPS) \
 		--every 250 --out $(DEMO_OUT) $(if $(wildcard $(DEMO_OUT)/checkpoints/checkpoint),--resume,)
 	@echo ""
 	@echo "Pictures of the run: $(DEMO_OUT)/samples.png (samples) and $(DEMO_OUT)/curves.png (curves)"
@@ -96,6 +97,14 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null && \
 		echo "chromium: $$(chromium --version)"; }
+
+# Fashion-MNIST's four original IDX files in /usr/share/datasets/fashion-mnist, where
+# gantools.data reads them offline; tests/library/test_data_files.py reads them there
+idx-data:
+	@test -d /usr/share/datasets/fashion-mnist && echo "fashion-mnist: /usr/share/datasets/fashion-mnist" || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null && \
+		echo "fashion-mnist: /usr/share/datasets/fashion-mnist"; }
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,9 +1,10 @@
 """Training throughput: gantools' GradientTape loop against a keras-io style fit() baseline.
 
-Run: .venv/bin/python benchmarks/bench_training.py [--quick]
+Run: .venv/bin/python benchmarks/bench_training.py [--quick] [--sizes 28 32 64]
 
-Both train the same DCGAN (gantools.models, batch norm, width 64, batch 64) on the same
-in-memory data, side by side in one process. The baseline is written the way the
+Both train the same DCGAN (gantools.models, batch norm, batch 64) on the same in-memory
+data, side by side in one process: at 28×28 notebook 01's model (greyscale, width 32, z
+of 64), at 32×32 and 64×64 an RGB one of width 64 (z of 128). The baseline is written the way the
 keras-io DCGAN example does it: a ``keras.Model`` subclass whose ``train_step`` runs
 one D update on the concatenated real+fake batch and one G update, driven by
 ``fit()`` (on a CPU-only machine Keras compiles it without XLA, as it does ours).
@@ -46,6 +47,8 @@ from gantools.runtime import cpu_model, describe_onednn  # noqa: E402
 from gantools.training import GANTrainer  # noqa: E402
 
 WIDTH, BATCH, LATENT = 64, 64, 128
+# per image size: (channels, width, latent size); 28×28 is notebook 01's DCGAN on mnist5k
+MODELS = {28: (1, 32, 64), 32: (3, WIDTH, LATENT), 64: (3, WIDTH, LATENT)}
 
 
 # --- FLOPs ---------------------------------------------------------------------------------
@@ -148,15 +151,17 @@ class KerasIOGAN(keras.Model):
 
 
 def data(size: int, n: int) -> tf.data.Dataset:
-    x = np.random.default_rng(0).uniform(-1, 1, (n, size, size, 3)).astype(np.float32)
+    channels = MODELS[size][0]
+    x = np.random.default_rng(0).uniform(-1, 1, (n, size, size, channels)).astype(np.float32)
     return tf.data.Dataset.from_tensor_slices(x).cache().shuffle(n, seed=0).batch(
         BATCH, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
 
 
 def models(size):
     keras.utils.set_random_seed(0)
-    return (gm.dcgan_generator(size, 3, LATENT, width=WIDTH),
-            gm.dcgan_discriminator(size, 3, width=WIDTH))
+    channels, width, latent = MODELS[size]
+    return (gm.dcgan_generator(size, channels, latent, width=width),
+            gm.dcgan_discriminator(size, channels, width=width))
 
 
 class StepTimes(keras.callbacks.Callback):
@@ -176,7 +181,7 @@ def baseline_loop(size: int):
     The first two steps of each call (fit() building its iterator) are left out.
     """
     g, d = models(size)
-    gan = KerasIOGAN(d, g, LATENT)
+    gan = KerasIOGAN(d, g, MODELS[size][2])
     gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
                 keras.losses.BinaryCrossentropy(from_logits=True))
     ds = data(size, 1024)
@@ -276,24 +281,29 @@ def main():
     parser.add_argument("--onednn-only", action="store_true",
                         help="only the table of oneDNN forced on and off")
     parser.add_argument("--onednn-worker", type=int, metavar="SIZE", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", type=int, nargs="+", choices=sorted(MODELS),
+                        default=sorted(MODELS), help="image sizes to measure (all)")
     args = parser.parse_args()
     if args.onednn_worker:
         return onednn_worker(args.onednn_worker)
     # per size: steps per loop per round, rounds
-    plan = {32: (30, 3 if args.quick else 6), 64: (10, 2 if args.quick else 3)}
+    plan = {28: (50, 3 if args.quick else 6), 32: (30, 3 if args.quick else 6),
+            64: (10, 2 if args.quick else 3)}
     ceiling = matmul_ceiling()
     print(f"# {platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}, "
           f"Keras {keras.__version__}, {time.strftime('%Y-%m-%d')}")
     print(f"# {cpu_model()}; {describe_onednn()}")
     print(f"# float32 matmul ceiling: {ceiling / 1e9:.1f} GFLOP/s (2048×2048 tf.matmul)")
-    print(f"# DCGAN width {WIDTH}, batch {BATCH}, 3 channels; one step = one D and one G update")
+    print(f"# DCGAN batch {BATCH}; 28×28: notebook 01's (1 channel, width 32, z of 64); 32 and "
+          f"64: width {WIDTH}, 3 channels, z of {LATENT}; one step = one D and one G update")
     print("# the loops take turns, a block of steps each per round; s/step is the median step,")
     print("# × fit the ratio of medians (and of means); MFU uses the loop's own FLOPs per step")
     header = (f"{'size':>5} {'loop':<42} {'s/step':>7} {'img/s':>6} {'× fit':>6} "
               f"{'(mean)':>6} {'MFU':>6}")
     print(header)
     print("-" * len(header))
-    for size, (block, rounds) in ({} if args.onednn_only else plan).items():
+    chosen = {} if args.onednn_only else {k: v for k, v in plan.items() if k in args.sizes}
+    for size, (block, rounds) in chosen.items():
         g, d = models(size)
         loops = {"keras-io fit() baseline": (baseline_loop(size), False)}
         for name, k, ema, reuse in LOOPS:
@@ -311,7 +321,8 @@ def main():
         print(f"{'':>5} model GFLOP per step: {step_flops(g, d, BATCH) / 1e9:.2f} "
               f"({step_flops(g, d, BATCH, True) / 1e9:.2f} with reuse_fakes); "
               f"{rounds} rounds of {block} steps per loop")
-    onednn_table(32, *plan[32], ceiling)
+    if args.onednn_only or 32 in args.sizes:
+        onednn_table(32, *plan[32], ceiling)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Example::
 
-    python -m gantools train --dataset digits --loss non-saturating --steps 300 --out runs/demo
+    python -m gantools train --dataset mnist5k --loss non-saturating --steps 300 --out runs/demo
 
 writes ``samples.png`` (EMA samples from the fixed latent batch), ``curves.png``,
 ``history.json``, ``generator.keras`` and ``checkpoints/`` into the output folder.
@@ -40,11 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a GAN on a dataset and save pictures",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     data = t.add_argument_group("data")
-    data.add_argument("--dataset", default="digits",
-                      help="digits, shapes, ring, grid, mnist, fashion_mnist, cifar10, "
-                      "caltech_birds (default: digits)")
+    data.add_argument("--dataset", default="mnist5k",
+                      help="mnist5k, digits, shapes, ring, grid, mnist, fashion_mnist, cifar10, "
+                      "caltech_birds (default: mnist5k)")
     data.add_argument("--image-size", type=int, default=None,
-                      help="image side in pixels, a power of two in 8-64 (default: the dataset's)")
+                      help="image side in pixels: 8, 14, 16, 28, 32, 56 or 64 (default: the "
+                      "dataset's)")
     data.add_argument("--batch-size", type=int, default=64, help="examples per batch (64)")
     data.add_argument("--limit", type=int, default=None,
                       help="train on a fixed subset of this many examples")

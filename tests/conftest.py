@@ -32,9 +32,15 @@ def rng():
 
 @pytest.fixture
 def keras_home(tmp_path, monkeypatch):
-    """An empty Keras cache folder, with the network check forced offline."""
+    """An empty Keras cache folder, with the network check forced offline and no folder of
+    IDX files (neither a variable's nor a system one such as Debian's Fashion-MNIST)."""
+    from gantools.data import remote
+
     home = tmp_path / "keras_home"
     (home / "datasets").mkdir(parents=True)
     monkeypatch.setenv("KERAS_HOME", str(home))
     monkeypatch.setenv("GANTOOLS_OFFLINE", "1")
+    for name, (variable, _) in remote.IDX_FOLDERS.items():
+        monkeypatch.delenv(variable, raising=False)
+        monkeypatch.setitem(remote.IDX_FOLDERS, name, (variable, tmp_path / "no-such" / name))
     return home

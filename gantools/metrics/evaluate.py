@@ -64,7 +64,7 @@ def _extractor(features):
                      f"{features!r}.")
 
 
-def evaluate(generator, real_images, features="digits", num_samples: int = 2000,
+def evaluate(generator, real_images, features="mnist5k", num_samples: int = 2000,
              seed: int = 0, with_fid: bool = False, block_size: int = 1000,
              num_classes: int | None = None) -> dict:
     """KID (and FID) of ``generator`` against ``real_images``, plus class coverage.
@@ -126,7 +126,7 @@ class MetricsCallback:
     time, so successive values are comparable.
     """
 
-    def __init__(self, real_images, features="digits", num_samples: int = 1000,
+    def __init__(self, real_images, features="mnist5k", num_samples: int = 1000,
                  seed: int = 0, with_fid: bool = False, verbose: bool = True):
         self.extractor = _extractor(features)
         self.real = self.extractor(real_images)

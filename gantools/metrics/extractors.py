@@ -179,7 +179,7 @@ class ClassifierFeatures(FeatureExtractor):
         return self.logits(images, batch_size).argmax(axis=1)
 
 
-def classifier_features(dataset: str = "digits", batch_size: int = 256) -> ClassifierFeatures:
+def classifier_features(dataset: str = "mnist5k", batch_size: int = 256) -> ClassifierFeatures:
     """The shipped classifier of a bundled dataset as a feature extractor (128 features)."""
     from .classifiers import load, recorded_accuracy
 

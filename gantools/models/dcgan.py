@@ -6,13 +6,15 @@ Following Radford et al. (2016): all weights start from N(0, 0.02); G uses ReLU 
 D LeakyReLU(0.2); resolution doubles (G) or halves (D) at each stage with stride-2
 convolutions; D's first convolution is not normalized.
 
-Sizes. For an image of side S = 2^k (8 ≤ S ≤ 64) there are k - 2 stages between 4×4
-and S×S. ``width`` is the channel count at the highest-resolution hidden stage; it
-doubles at each halving of the resolution, capped at ``max_width``. ``depth`` is the
-number of convolutions per resolution (the first one changes the resolution, the
-others are 3×3, stride 1). Example: S = 32, width = 64 gives
+Sizes. An image of side S = 4·2^k (8, 16, 32, 64) grows from a 4×4 map, one of side
+S = 7·2^k (14, 28, 56) from a 7×7 map: MNIST's 28×28 is 7 → 14 → 28, as in the DCGAN
+examples of TensorFlow and Keras. ``width`` is the channel count at the highest-resolution
+hidden stage; it doubles at each halving of the resolution, capped at ``max_width``.
+``depth`` is the number of convolutions per resolution (the first one changes the
+resolution, the others are 3×3, stride 1). Example: S = 32, width = 64 gives
 G: z → 4×4×256 → 8×8×128 → 16×16×64 → 32×32×C and D: 32×32×C → 16×16×64 → 8×8×128
-→ 4×4×256 → logit.
+→ 4×4×256 → logit; S = 28, width = 32 gives G: z → 7×7×64 → 14×14×32 → 28×28×C and
+D: 28×28×C → 14×14×32 → 7×7×64 → logit.
 
 ``normalization``: ``"batch"`` (BatchNorm, momentum 0.9, synchronized: under a
 ``tf.distribute`` strategy its statistics are those of the global batch, as on one
@@ -40,18 +42,24 @@ def _init():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
+SIZES = (8, 14, 16, 28, 32, 56, 64)
+
+
 def check_image_shape(image_size, channels):
-    """Validate (image_size, channels); returns the number of 2× stages from 4×4."""
+    """Validate (image_size, channels); returns ``(base, stages)``: the side of the first
+    feature map (4 or 7) and the number of 2× stages from it to ``image_size``."""
     if isinstance(image_size, bool) or not isinstance(image_size, int):
         raise ValueError(f"image_size must be an integer, got {image_size!r}.")
-    if image_size < 8 or image_size > 64 or image_size & (image_size - 1):
+    if image_size not in SIZES:
         raise ValueError(
-            f"image_size must be a power of two between 8 and 64 (8, 16, 32 or 64), got "
-            f"{image_size}; resize the data with gantools.data.load(..., image_size=...)."
+            f"image_size must be 4 or 7 times a power of two between 8 and 64 "
+            f"({', '.join(map(str, SIZES))}), got {image_size}; resize the data with "
+            "gantools.data.load(..., image_size=...)."
         )
     if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
         raise ValueError(f"channels must be a positive integer (1 or 3), got {channels!r}.")
-    return int(math.log2(image_size)) - 2
+    base = 7 if image_size % 7 == 0 else 4
+    return base, int(math.log2(image_size // base))
 
 
 def _check_common(width, depth, normalization, max_width):
@@ -107,7 +115,7 @@ def dcgan_generator(image_size: int = 32, channels: int = 1, latent_dim: int = 1
     ``"upsample"`` (nearest-neighbour 2× up-sampling then a 3×3 convolution, which
     avoids checkerboard artefacts).
     """
-    stages = check_image_shape(image_size, channels)
+    base, stages = check_image_shape(image_size, channels)
     _check_common(width, depth, normalization, max_width)
     _check_classes(num_classes)
     if upsampling not in UPSAMPLINGS:
@@ -115,7 +123,7 @@ def dcgan_generator(image_size: int = 32, channels: int = 1, latent_dim: int = 1
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
         raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
 
-    def ch(stage):  # channels after `stage` up-samplings (stage 0 is the 4×4 map)
+    def ch(stage):  # channels after `stage` up-samplings (stage 0 is the base × base map)
         return min(width * 2 ** (stages - 1 - stage), max_width)
 
     use_bias = normalization not in ("batch", "layer")
@@ -136,9 +144,9 @@ def dcgan_generator(image_size: int = 32, channels: int = 1, latent_dim: int = 1
         h = norm(h) if norm is not None else h
         return layers.ReLU(name=f"{tag}_relu")(h)
 
-    h = block(h, layers.Dense(4 * 4 * ch(0), use_bias=use_bias, kernel_initializer=_init(),
-                              name="project"), "project",
-              reshape=layers.Reshape((4, 4, ch(0)), name="to_4x4"))
+    h = block(h, layers.Dense(base * base * ch(0), use_bias=use_bias,
+                              kernel_initializer=_init(), name="project"), "project",
+              reshape=layers.Reshape((base, base, ch(0)), name=f"to_{base}x{base}"))
     for stage in range(stages + 1):
         last = stage == stages
         if stage > 0:
@@ -180,7 +188,7 @@ def dcgan_discriminator(image_size: int = 32, channels: int = 1, width: int = 64
     batch norm makes each example's output depend on the rest of the batch, which breaks
     the per-example gradient penalty.
     """
-    stages = check_image_shape(image_size, channels)
+    _, stages = check_image_shape(image_size, channels)
     _check_common(width, depth, normalization, max_width)
     _check_classes(num_classes)
     if not 0.0 <= dropout < 1.0:

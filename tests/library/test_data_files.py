@@ -31,7 +31,7 @@ def test_mnist_from_cache_is_padded_scaled_and_labelled(keras_home, rng):
     x_test = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8)
     np.savez(keras_home / "datasets" / "mnist.npz", x_train=x_train, y_train=y_train,
              x_test=x_test, y_test=np.arange(3, dtype=np.uint8))
-    x, y = gd.arrays("mnist", "train")
+    x, y = gd.arrays("mnist", "train", image_size=32)
     assert x.shape == (6, 32, 32, 1) and x.dtype == np.float32
     np.testing.assert_allclose(x[:, 2:30, 2:30, 0], x_train / 127.5 - 1.0, atol=1e-6)
     border = np.ones((32, 32), bool)
@@ -43,8 +43,10 @@ def test_mnist_from_cache_is_padded_scaled_and_labelled(keras_home, rng):
     half, _ = gd.arrays("mnist", "test", image_size=14)  # area filter = 2×2 block means
     blocks = (x_test / 127.5 - 1.0).reshape(3, 14, 2, 14, 2).mean(axis=(2, 4))
     np.testing.assert_allclose(half[..., 0], blocks, atol=1e-4)
-    batch, labels = next(iter(gd.load("mnist", batch_size=6, with_labels=True, shuffle=False)))
+    batch, labels = next(iter(gd.load("mnist", batch_size=6, with_labels=True, shuffle=False,
+                                      image_size=32)))
     np.testing.assert_allclose(batch.numpy(), x, atol=1e-6)
+    assert gd.arrays("mnist", "train")[0].shape == (6, 28, 28, 1)  # native size by default
 
 
 def _write_idx(path, array, magic):
@@ -65,6 +67,77 @@ def test_fashion_mnist_reads_idx_files(keras_home, rng):
     np.testing.assert_allclose(x[..., 0], images["t10k"] / 127.5 - 1.0, atol=1e-6)
     np.testing.assert_array_equal(y, [4, 5])
     assert gd.info("fashion_mnist").class_names[y[0]] == "coat"
+
+
+def _idx_folder(folder, rng, gz=True, sizes=(("train", 5), ("t10k", 3))):
+    folder.mkdir(parents=True, exist_ok=True)
+    made = {}
+    for part, n in sizes:
+        images, labels = rng.integers(0, 256, (n, 28, 28)), rng.integers(0, 10, n)
+        made[part] = images, labels
+        for kind, array, magic in (("images-idx3", images, 2051), ("labels-idx1", labels, 2049)):
+            path = folder / f"{part}-{kind}-ubyte{'.gz' if gz else ''}"
+            header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big")
+                                                         for d in array.shape)
+            data = header + array.astype(np.uint8).tobytes()
+            path.write_bytes(gzip.compress(data) if gz else data)
+    return made
+
+
+@pytest.mark.parametrize("name, variable", [("mnist", "GANTOOLS_MNIST_DIR"),
+                                            ("fashion_mnist", "GANTOOLS_FASHION_MNIST_DIR")])
+@pytest.mark.parametrize("gz", [True, False])
+def test_offline_full_sets_read_a_folder_of_idx_files(keras_home, rng, monkeypatch, tmp_path,
+                                                      name, variable, gz):
+    """Offline, with nothing in Keras's cache, the original IDX files (gzipped or not) in the
+    folder a variable names are read: header, shape, pixels and labels as written."""
+    made = _idx_folder(tmp_path / "idx", rng, gz)
+    monkeypatch.setenv(variable, str(tmp_path / "idx"))
+    for split, part in (("train", "train"), ("test", "t10k")):
+        x, y = gd.arrays(name, split)
+        assert x.shape == (len(made[part][0]), 28, 28, 1) and x.dtype == np.float32
+        np.testing.assert_allclose(x[..., 0], made[part][0] / 127.5 - 1.0, atol=1e-6)
+        np.testing.assert_array_equal(y, made[part][1])
+
+
+def test_idx_files_that_are_not_idx_or_are_cut_short_are_named(keras_home, rng, monkeypatch,
+                                                                tmp_path):
+    folder = tmp_path / "idx"
+    _idx_folder(folder, rng)
+    monkeypatch.setenv("GANTOOLS_MNIST_DIR", str(folder))
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"PK\x03\x04 a zip"))
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz is not an IDX file"):
+        gd.arrays("mnist", "test")
+    good = (folder / "train-images-idx3-ubyte.gz").read_bytes()
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(gzip.decompress(good)[:-100]))
+    with pytest.raises(ValueError, match="truncated or damaged"):
+        gd.arrays("mnist", "train")
+    (folder / "train-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(gd.DataUnavailableError, match="has no train-images-idx3-ubyte.gz"):
+        gd.arrays("mnist", "train")
+    monkeypatch.setenv("GANTOOLS_MNIST_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(gd.DataUnavailableError, match="GANTOOLS_MNIST_DIR .* not a folder"):
+        gd.arrays("mnist", "train")
+
+
+DEBIAN_FASHION = remote.IDX_FOLDERS["fashion_mnist"][1]
+
+
+@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(),
+                    reason=f"Debian's dataset-fashion-mnist is not installed ({DEBIAN_FASHION} "
+                    "is missing); `make idx-data` installs it, as .ci/run does")
+def test_fashion_mnist_offline_from_debians_package(tmp_path, monkeypatch):
+    """The real Fashion-MNIST, read offline from where Debian's package puts it."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty cache
+    monkeypatch.setenv("GANTOOLS_OFFLINE", "1")
+    monkeypatch.delenv("GANTOOLS_FASHION_MNIST_DIR", raising=False)
+    for split, n in (("train", 60_000), ("test", 10_000)):
+        images, labels = remote.read_fashion_mnist(split)
+        assert images.shape == (n, 28, 28, 1) and images.dtype == np.uint8
+        np.testing.assert_array_equal(np.bincount(labels), [n // 10] * 10)
+    x, y = gd.arrays("fashion_mnist", "test", limit=64)
+    assert x.shape == (64, 28, 28, 1) and -1.0 <= x.min() < x.max() <= 1.0
 
 
 def test_cifar10_batches_are_transposed_to_channels_last(keras_home, rng):
@@ -113,7 +186,9 @@ def test_offline_download_fails_fast_naming_file_cache_and_alternative(keras_hom
     message = str(info.value)
     assert missing in message and str(keras_home) in message
     assert "GANTOOLS_OFFLINE" in message
-    assert "gantools.data.load('digits')" in message or "gantools.data.load('shapes')" in message
+    assert "gantools.data.load('mnist5k')" in message or "gantools.data.load('shapes')" in message
+    if name != "cifar10":  # the full MNIST sets can also be read from their IDX files
+        assert "IDX files" in message and remote.IDX_FOLDERS[name][0] in message
     assert "https://" in message
     assert attempts == []
 

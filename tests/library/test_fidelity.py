@@ -70,15 +70,15 @@ def test_split():
 
 def test_label_accuracy_of_real_digits_by_class_is_the_classifiers_accuracy(test_split):
     x, y = test_split
-    honest = gm.label_accuracy(lookup_generator(x, y), per_class=20, num_classes=10,
+    honest = gm.label_accuracy(lookup_generator(x, y), "digits", per_class=20, num_classes=10,
                                batch_size=50)
-    real = gm.real_label_accuracy(x, y)
+    real = gm.real_label_accuracy(x, y, "digits")
     assert honest["confusion"].sum() == 200 and (honest["confusion"].sum(axis=1) == 20).all()
     assert honest["accuracy"] >= 0.9 and real["accuracy"] >= 0.95
     assert np.array_equal(honest["labels"], np.tile(np.arange(10), 20))
     # a generator that always draws the next class: accuracy near 0, mass one step right
-    wrong = gm.label_accuracy(lookup_generator(x, y, shift=1), per_class=20, num_classes=10,
-                              batch_size=50)
+    wrong = gm.label_accuracy(lookup_generator(x, y, shift=1), "digits", per_class=20,
+                              num_classes=10, batch_size=50)
     assert wrong["accuracy"] <= 0.1
     shifted = np.roll(wrong["confusion"], -1, axis=1)  # column (r + 1) moved onto the diagonal
     assert np.trace(shifted) >= 0.9 * 200

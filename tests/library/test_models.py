@@ -24,7 +24,7 @@ def _conv_layers(model, kind=keras.layers.Conv2D):
 
 # --- DCGAN builders -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("size", [8, 16, 32, 64])
+@pytest.mark.parametrize("size", [8, 14, 16, 28, 32, 56, 64])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_dcgan_shapes_for_every_size(size, channels):
     g = gm.dcgan_generator(size, channels, latent_dim=16, width=8)
@@ -34,6 +34,21 @@ def test_dcgan_shapes_for_every_size(size, channels):
     assert float(tf.reduce_max(tf.abs(x))) <= 1.0
     assert tuple(d(x).shape) == (3, 1)
     gm.check_compatible(g, d)
+
+
+def test_the_28_pixel_dcgan_grows_7_14_28_with_width_as_its_parameter():
+    """MNIST's size: G projects z to 7×7×(2·width) and doubles twice; D halves twice."""
+    for width in (16, 32):
+        g = gm.dcgan_generator(28, 1, latent_dim=64, width=width)
+        d = gm.dcgan_discriminator(28, 1, width=width)
+        assert tuple(g.get_layer("to_7x7").output.shape) == (None, 7, 7, 2 * width)
+        ups = _conv_layers(g, keras.layers.Conv2DTranspose)
+        assert [tuple(u.output.shape[1:]) for u in ups] == [(14, 14, width), (28, 28, 1)]
+        downs = _conv_layers(d)
+        assert [tuple(c.output.shape[1:]) for c in downs] == [(14, 14, width),
+                                                              (7, 7, 2 * width)]
+        assert g.get_layer("project").kernel.shape == (64, 7 * 7 * 2 * width)
+        assert d.get_layer("logit").kernel.shape == (7 * 7 * 2 * width, 1)
 
 
 def test_generator_channel_plan_and_depth():
@@ -139,7 +154,8 @@ def test_label_planes_are_one_hot_channels():
 @pytest.mark.parametrize(
     "build, match",
     [
-        (lambda: gm.dcgan_generator(48), r"power of two between 8 and 64"),
+        (lambda: gm.dcgan_generator(48), r"4 or 7 times a power of two"),
+        (lambda: gm.dcgan_discriminator(24), r"8, 14, 16, 28, 32, 56, 64"),
         (lambda: gm.dcgan_generator(4), r"power of two"),
         (lambda: gm.dcgan_discriminator(128), r"power of two"),
         (lambda: gm.dcgan_generator(32, 0), r"channels must be a positive integer"),

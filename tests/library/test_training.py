@@ -2,6 +2,7 @@
 
 import copy
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -391,24 +392,67 @@ def test_history_json_roundtrip(tmp_path):
 
 # --- diagnostics ---------------------------------------------------------------------------
 
-def _history(acc_real, acc_fake, g_loss, n=150):
+def _history(acc_real, acc_fake, g_loss, n=250, g_norm=lambda t: 1 + 0 * t):
     h = History()
     t = np.linspace(0, 1, n)
     rows = np.zeros((n, len(METRICS)))
     rows[:, 0] = 0.5
-    rows[:, 1] = g_loss(t)
-    rows[:, 2] = acc_real
-    rows[:, 3] = acc_fake
+    rows[:, METRICS.index("g_loss")] = g_loss(t)
+    rows[:, METRICS.index("d_acc_real")] = acc_real
+    rows[:, METRICS.index("d_acc_fake")] = acc_fake
+    rows[:, METRICS.index("g_grad_norm")] = g_norm(t)
     h.append(rows)
     return h
 
 
 def test_overpowering_detector_on_constructed_histories():
-    bad = _history(0.99, 0.98, lambda t: 1 + 3 * t)
+    bad = _history(1.0, 0.995, lambda t: 1 + 3 * t, n=200)
     assert "overpowers" in diagnostics.discriminator_overpowers(bad)
-    assert diagnostics.discriminator_overpowers(_history(0.99, 0.98, lambda t: 1 + 0 * t)) is None
+    # the threshold: 99 % on average, at least 98 % on real and on fake images, 200 steps
+    assert "overpowers" in diagnostics.discriminator_overpowers(_history(0.995, 0.99, np.sin))
+    assert diagnostics.discriminator_overpowers(_history(0.99, 0.985, np.sin)) is None
+    assert diagnostics.discriminator_overpowers(_history(1.0, 0.975, np.sin)) is None
     assert diagnostics.discriminator_overpowers(_history(0.7, 0.6, lambda t: 1 + 3 * t)) is None
-    assert diagnostics.discriminator_overpowers(_history(0.99, 0.99, lambda t: t, n=50)) is None
+    assert diagnostics.discriminator_overpowers(_history(1.0, 1.0, lambda t: t, n=199)) is None
+    # ... and G losing ground: its loss up by more than a quarter + 0.05, or ‖∇G‖ halved
+    level = lambda t: 0.37 + 0.02 * t  # noqa: E731 - notebook 04's healthy early spell:
+    growing = lambda t: 1.0 + 1.5 * t  # noqa: E731 - level loss, growing gradient
+    assert diagnostics.discriminator_overpowers(_history(1.0, 0.99, level, g_norm=growing)) \
+        is None
+    fading = lambda t: 2.0 * np.exp(-3 * t)  # noqa: E731 - the minimax stall: ‖∇G‖ → 0
+    assert "overpowers" in diagnostics.discriminator_overpowers(
+        _history(1.0, 1.0, level, g_norm=fading))
+
+
+def _recorded(name):
+    """A History holding one recorded run of ``tests/library/data/diagnostic_runs.npz``."""
+    runs = np.load(Path(__file__).parent / "data" / "diagnostic_runs.npz")
+    columns = runs[name]  # d_acc_real, d_acc_fake, g_loss, g_grad_norm per step
+    rows = np.zeros((columns.shape[1], len(METRICS)))
+    for row, metric in zip(columns, ("d_acc_real", "d_acc_fake", "g_loss", "g_grad_norm"),
+                           strict=True):
+        rows[:, METRICS.index(metric)] = row
+    h = History()
+    h.append(rows)
+    return h
+
+
+@pytest.mark.parametrize("name", ["healthy_mnist5k", "healthy_digits"])
+def test_no_overpowering_warning_on_recorded_healthy_runs(name):
+    """Non-saturating DCGAN runs whose samples are legible digits (notebook 01's model on
+    mnist5k, and the 32×32 digits model): D is sure of itself for a while early on, never
+    enough to be reported, at any check step."""
+    history = _recorded(name)
+    assert len(history) >= 1000
+    assert _replay(history, every=50) == []
+
+
+def test_overpowering_warning_on_the_recorded_minimax_run():
+    """Notebook 01's DCGAN with the minimax G loss: D is right on every image from about
+    step 60 and G's gradient fades; the warning comes once 200 such steps are seen."""
+    history = _recorded("minimax_mnist5k")
+    found = _replay(history, every=50)
+    assert found and found[0] == (250, "discriminator_overpowers"), found
 
 
 def test_weak_discriminator_detector_on_constructed_histories():
@@ -488,7 +532,7 @@ def test_constructed_runs_show_each_pathology(ring):
     # pathology shows on any trajectory, not only this CPU's (seeds 0-5: D accuracy
     # 0.98-0.99 while G's loss doubles; every fake called real; zero sample diversity).
     # a frozen G against a fast D: D wins and G's loss climbs
-    assert "discriminator_overpowers" in _kinds(_run(ring, 200, g_lr=0.0, d_lr=1e-2))
+    assert "discriminator_overpowers" in _kinds(_run(ring, 300, g_lr=0.0, d_lr=1e-2))
 
     def gullible(g, d):  # a frozen D that calls everything real
         d.layers[-1].bias.assign([20.0])

@@ -165,11 +165,13 @@ def check_release_is_clean(course, assignment):
 
 
 def check_perfect_full_marks_blank_zero_everywhere(graded_class, assignment):
-    """The reference answers get every point, the blank release no point in any graded
-    cell (each of its tests fails), and neither is flagged."""
+    """The reference answers get every autograded point, the blank release no point in any
+    graded cell (each of its tests fails), and neither is flagged. Written answers count 0
+    until an instructor grades them."""
     for student, full in (("perfect", True), ("blank", False)):
         scores = pipeline.grades(graded_class["course"], assignment, student)[assignment]
-        assert scores["score"] == (scores["max_score"] if full else 0), (student, scores)
+        assert scores["auto_score"] == (scores["auto_max"] if full else 0), (student, scores)
+        assert scores["score"] == scores["auto_score"], (student, scores)
         assert not report(graded_class, assignment, student)["flagged"]
         if not full:
             earned = {k: s for k, (s, _) in scores["cells"].items() if s}

@@ -13,6 +13,8 @@ import gantools
 PACKAGE = Path(gantools.__file__).resolve().parent
 POINTS = {"test_build_generator": 1, "test_build_discriminator": 1,
           "test_discriminator_loss": 2, "test_generator_loss": 1, "test_train_step": 3}
+# the written answers, graded by hand in formgrader (0 until an instructor grades them)
+WRITTEN = {"answer_minimax_stall": 1, "answer_d_accuracy": 1}
 
 
 def score(**points):
