@@ -54,7 +54,9 @@ TRAINING = "digits_non_saturating"  # the cell with trainer.fit(..., LiveDashboa
 # Short mode trains the digits for 10 steps with pictures every 10: one dashboard update.
 # Pictures every 5 steps update it twice, so that updating in place can be seen.
 PICTURES = ("PICTURE_EVERY = budget(250, 10)", "PICTURE_EVERY = budget(250, 5)")
-UPDATES = {"short": (5, 10), "full": (250, 1500)}  # (pictures every, steps) of that cell
+SOURCE = ROOT / "course" / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+FULL_STEPS = int(re.search(r"DIGIT_STEPS = budget\((\d+), 10\)", SOURCE.read_text()).group(1))
+UPDATES = {"short": (5, 10), "full": (250, FULL_STEPS)}  # (pictures every, steps) of that cell
 # The dashboard is made of plain display outputs; ipywidgets is there for students' own
 # experiments (docs/library.md): one slider checks that JupyterLab's widget manager works.
 OWN_WIDGET = 'import ipywidgets\n\nipywidgets.IntSlider(value=7, description="mine")'
