@@ -81,7 +81,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_autograde.py
 	$(PY) benchmarks/bench_grade.py
 	$(PY) benchmarks/bench_tricks.py
-	$(PY) benchmarks/bench_wgan.py
+	$(PY) benchmarks/bench_seeds.py 03_wgan
+	$(PY) benchmarks/bench_seeds.py 04_lsgan
 
 # bubblewrap isolates the kernels that autograde student submissions (docs/grading.md)
 sandbox:

@@ -392,6 +392,14 @@ def publish(executed: Path, target: Path, course: Path, assignment: str, seconds
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
+    for i, cell in enumerate(nb.cells):  # nbgrader executes on past errors: refuse them here
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                name = cell.metadata.get("nbgrader", {}).get("grade_id") or "without a grade_id"
+                raise PipelineError(
+                    f"the solution of {assignment} raised {output.get('ename')}: "
+                    f"{output.get('evalue')} in cell {i} ({name}); nothing was published. Fix "
+                    f"course/source/{assignment}/{executed.name} and run make course again.")
     record = dict(nb.metadata.get("gancourse", {}))
     imported = record.get("imported")
     if not imported:

@@ -1,6 +1,8 @@
 """Notebook 03's checks: honest spellings pass, the usual mistakes get their hint, hidden
 failures reveal nothing, and the values reported to the grader match its own oracle."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -48,6 +50,11 @@ class ClipA(keras.constraints.Constraint):
 class ClipB(ClipA):
     def __call__(self, w):  # min/max written out
         return tf.minimum(tf.maximum(w, -self.clip_value), self.clip_value)
+
+
+class ClipKerasOps(ClipA):
+    def __call__(self, w):
+        return keras.ops.clip(w, -self.clip_value, self.clip_value)
 
 
 def critic_functional(input_dim, hidden=(128, 128, 128), clip_value=None, clip_output=True):
@@ -149,6 +156,7 @@ HONEST = [
     ("check_generator_loss", generator_loss_b),
     ("check_weight_clip", ClipA),
     ("check_weight_clip", ClipB),
+    ("check_weight_clip", ClipKerasOps),
     ("check_critic_builder", critic_functional),
     ("check_critic_builder", critic_sequential),
     ("check_gradient_penalty", gp_a),
@@ -359,7 +367,8 @@ MISTAKES = [
     ("check_weight_clip", ClipPositive, "lower bound is -c"),
     ("check_weight_clip", ClipFixed, "fixed at 0.01"),
     ("check_weight_clip", ClipNorm, "clips the norm"),
-    ("check_critic_builder", builder_unclipped_output, "layer 'score' left"),
+    ("check_critic_builder", builder_unclipped_output,
+     r"the 4th Dense layer 'score' \(of 4\) has neither kernel_constraint nor bias_constraint"),
     ("check_critic_builder", builder_sigmoid, "sigmoid"),
     ("check_critic_builder", builder_relu, "LeakyReLU"),
     ("check_weight_clip", ClipUpper, "only the upper bound"),
@@ -484,18 +493,52 @@ def critic_layer_activation(input_dim, hidden=(128, 128, 128), clip_value=None):
                                              bias_constraint=clip)(h))
 
 
+def critic_added(input_dim, hidden=(128, 128, 128), clip_value=None, clip=ClipA,
+                 first="input"):
+    """keras.Sequential() filled with .add(...): the input given as a keras.Input (``first``
+    "input") or as the first Dense layer's input_shape ("input_shape")."""
+    options = {} if clip_value is None else {
+        "kernel_constraint": clip(clip_value), "bias_constraint": clip(clip_value)}
+    model = keras.Sequential(name="critic")
+    if first == "input":
+        model.add(keras.Input((input_dim,)))
+    for i, units in enumerate(hidden):
+        shape = {"input_shape": (input_dim,)} if first == "input_shape" and i == 0 else {}
+        model.add(keras.layers.Dense(units, **options, **shape))
+        model.add(keras.layers.LeakyReLU(0.2))
+    model.add(keras.layers.Dense(1, **options))
+    return model
+
+
+def critic_added_input_shape(input_dim, hidden=(128, 128, 128), clip_value=None):
+    import warnings
+
+    with warnings.catch_warnings():  # Keras 3 asks for keras.Input, and builds it all the same
+        warnings.simplefilter("ignore")
+        return critic_added(input_dim, hidden, clip_value, first="input_shape")
+
+
+def critic_clipped_by(clip):
+    """critic_added with another honest spelling of the constraint."""
+    def build(input_dim, hidden=(128, 128, 128), clip_value=None):
+        return critic_added(input_dim, hidden, clip_value, clip=clip)
+    build.__name__ = f"critic_clipped_by_{clip.__name__}"
+    return build
+
+
 HONEST_CRITICS = [critic_functional, critic_sequential, critic_subclassed, critic_fused,
                   critic_with(lambda: keras.layers.Lambda(lambda t: tf.nn.leaky_relu(t, 0.2))),
-                  critic_layer_activation]
+                  critic_layer_activation, critic_added, critic_added_input_shape,
+                  critic_clipped_by(ClipKerasOps)]
 
 
 @pytest.mark.parametrize("answer", HONEST_CRITICS, ids=range(len(HONEST_CRITICS)))
 def test_honest_critics_pass_hidden_checks_for_many_nonces(answer, capsys):
     checks = load()
     checks.check_critic_builder(answer)
-    for nonce in range(10):
+    for nonce in range(5):
         checks.check_critic_builder(answer, hidden=True, nonce=nonce)
-    assert capsys.readouterr().out.count("✓") == 11
+    assert capsys.readouterr().out.count("✓") == 6
 
 
 @pytest.mark.parametrize("act", [
@@ -561,3 +604,273 @@ def test_hidden_critic_sizes_come_from_the_nonce():
     assert checks._builder_configs(7, True) == checks._builder_configs(7, True)
     for (_, _, none), (_, _, clip) in configs:
         assert none is None and 0 < clip < 1
+
+
+# --- constraints run where the trainer runs them: inside a compiled step ------------------------
+
+class ClipNumpy(ClipA):
+    def __call__(self, w):  # right when called eagerly; no NumPy inside a graph
+        return np.clip(w, -self.clip_value, self.clip_value)
+
+
+class ClipNumpyValue(ClipA):
+    def __call__(self, w):  # .numpy() exists only eagerly
+        return np.clip(w.numpy(), -self.clip_value, self.clip_value)
+
+
+COMPILED_HINT = (r"fails when the optimizer applies it inside a compiled training step "
+                 r"\(tf.function\).*Hint: use TensorFlow operations in WeightClip.__call__ "
+                 r"\(tf.clip_by_value\(w, -c, c\) or keras.ops.clip\).*NumPy functions and "
+                 r"\.numpy\(\) cannot run")
+
+
+@pytest.mark.parametrize("clip", [ClipNumpy, ClipNumpyValue], ids=lambda c: c.__name__)
+def test_a_numpy_weight_clip_fails_at_check_time_as_it_would_in_the_compiled_trainer(clip):
+    """np.clip(w, ...) and np.clip(w.numpy(), ...) give the right values eagerly, and the
+    checks used to call them only so; the notebook's compiled step then failed with "numpy()
+    is only available when eager execution is enabled"."""
+    checks = load()
+    names_its_hint(checks, "check_weight_clip", clip, COMPILED_HINT)
+    names_its_hint(checks, "check_critic_builder", critic_clipped_by(clip), COMPILED_HINT)
+    for check, answer in (("check_weight_clip", clip),
+                          ("check_critic_builder", critic_clipped_by(clip))):
+        with pytest.raises(AssertionError, match=COMPILED_HINT):
+            getattr(checks, check)(answer, hidden=True, nonce=5)
+
+
+def test_the_compiled_constraint_is_what_the_notebooks_compiled_step_runs():
+    """What the checks trace is what the trainer runs: a step compiled like the notebook's
+    (tf.function, AutoGraph on, the models and optimizer passed in) fails the same way with
+    a NumPy constraint, and clips with a TensorFlow one."""
+    @tf.function
+    def step(critic, optimizer, x):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(critic(x, training=True))
+        optimizer.apply_gradients(zip(tape.gradient(loss, critic.trainable_variables),
+                                      critic.trainable_variables, strict=True))
+
+    x = tf.constant(np.random.default_rng(0).standard_normal((8, 2)) * 100, tf.float32)
+    for clip, fails in ((ClipNumpy, True), (ClipNumpyValue, True), (ClipA, False),
+                        (ClipB, False), (ClipKerasOps, False)):
+        critic = critic_clipped_by(clip)(2, (4,), 0.05)
+        optimizer = keras.optimizers.SGD(10.0)
+        if fails:
+            with pytest.raises(Exception, match="only available when eager execution"):
+                step(critic, optimizer, x)
+        else:
+            step(critic, optimizer, x)
+            assert max(np.abs(v.numpy()).max() for v in critic.trainable_variables) <= 0.05
+
+
+def test_a_constraint_that_fails_eagerly_too_is_not_blamed_on_compiling():
+    class Broken(ClipA):
+        def __call__(self, w):
+            return tf.clip_by_value(w, -self.clip_vaule, self.clip_value)  # a typo
+
+    with pytest.raises(AssertionError) as caught:
+        load().check_critic_builder(critic_clipped_by(Broken))
+    assert "raised AttributeError" in str(caught.value)
+    assert "compiled" not in str(caught.value)
+
+
+# --- an unclipped Dense layer is named by its place, however the critic was built ---------------
+
+def critic_missing(build, missing, layer=1):
+    """A critic built the ``build`` way ("functional", "sequential", "subclassed") whose
+    Dense layer number ``layer`` (from 0), named "middle", lacks the ``missing``
+    constraint(s)."""
+    def builder(input_dim, hidden=(128, 128, 128), clip_value=None):
+        def options(i):
+            if clip_value is None:
+                return {}
+            kept = {"kernel_constraint": ClipA(clip_value), "bias_constraint": ClipA(clip_value)}
+            if i == layer:
+                kept = {k: v for k, v in kept.items() if missing not in ("both", k[:-11])}
+            return {**kept, "name": "middle"} if i == layer else kept
+
+        units = [*hidden, 1]
+        if build == "subclassed":
+            model = SubclassedCritic([keras.layers.Dense(u, **options(i))
+                                      for i, u in enumerate(units)])
+            model(tf.zeros((1, input_dim)))
+            return model
+        if build == "sequential":
+            model = keras.Sequential(name="critic")
+            model.add(keras.Input((input_dim,)))
+            for i, u in enumerate(units):
+                model.add(keras.layers.Dense(u, **options(i)))
+                if i < len(hidden):
+                    model.add(keras.layers.LeakyReLU(0.2))
+            return model
+        x = keras.Input((input_dim,))
+        h = x
+        for i, u in enumerate(units):
+            h = keras.layers.Dense(u, **options(i))(h)
+            h = keras.layers.LeakyReLU(0.2)(h) if i < len(hidden) else h
+        return keras.Model(x, h, name="critic")
+    return builder
+
+
+class SubclassedCritic(keras.Model):
+    def __init__(self, layers):
+        super().__init__(name="critic")
+        self.stack = layers
+
+    def call(self, x):
+        for layer in self.stack[:-1]:
+            x = tf.nn.leaky_relu(layer(x), 0.2)
+        return self.stack[-1](x)
+
+
+@pytest.mark.parametrize("build", ["functional", "sequential", "subclassed"])
+@pytest.mark.parametrize("missing, said", [
+    ("both", "has neither kernel_constraint nor bias_constraint: .* its kernel and bias left"),
+    ("kernel", "has no kernel_constraint: .* its kernel left"),
+    ("bias", "has no bias_constraint: .* its bias left")])
+def test_an_unclipped_dense_layer_is_named_by_its_place_not_by_the_model(build, missing, said):
+    """The message used to name the first part of the variable's path: the model ('critic',
+    'sequential_1') when a Sequential or a subclassed model built the layer."""
+    with pytest.raises(AssertionError) as caught:
+        load().check_critic_builder(critic_missing(build, missing))
+    message = str(caught.value)
+    # the visible clipped case is build_critic(3, (8, 8, 4), clip_value=0.05): 4 Dense layers
+    assert re.search(r"^the 2nd Dense layer 'middle' \(of 4\) " + said + r" \[-0\.05, 0\.05\]",
+                     message), message
+    assert "'critic'" not in message and "sequential" not in message
+    assert "kernel_constraint=WeightClip(clip_value) and bias_constraint=WeightClip" in message
+
+
+def test_a_sequential_critic_without_any_input_shape_gets_the_input_hint():
+    """Filled with .add(...) and given no input shape at all, it has no weights when
+    build_critic returns it, and ignores input_dim: every builder check of the course asks
+    for keras.Input(shape=(input_dim,)) then (tests/course/test_grading.py)."""
+    names_its_hint(load(), "check_critic_builder",
+                   lambda *args: critic_added(*args, first=None),
+                   r"has none yet.*keras.Input\(shape=\(input_dim,\)\)")
+
+
+# --- a forgotten inner.watch(x_hat): the same hint from every check that runs the penalty -------
+
+def gp_unwatched_then(finish):
+    """A penalty that forgets inner.watch(x_hat), then does ``finish(g)`` with g = None."""
+    def gp(critic, real, fake):
+        eps = _epsilon(real)
+        x_hat = eps * real + (1.0 - eps) * fake
+        with tf.GradientTape() as inner:
+            scores = critic(x_hat)
+        return finish(inner.gradient(scores, x_hat))
+    return gp
+
+
+UNWATCHED = {  # what fails first on g = None, and how
+    "ValueError": lambda g: tf.reduce_mean(tf.square(tf.norm(g, axis=-1) - 1.0)),
+    "TypeError": lambda g: tf.reduce_mean((tf.sqrt(tf.reduce_sum(g * g, axis=1)) - 1) ** 2),
+    "AttributeError": lambda g: tf.reduce_mean(tf.square(tf.norm(
+        tf.reshape(g, [g.shape[0], -1]), axis=1) - 1.0)),
+}
+
+WATCH_HINT = (r"the inner tape gave no gradient \(None\).*x̂ is a tensor, not a variable.*"
+              r"call inner_tape.watch\(x_hat\)")
+
+
+@pytest.mark.parametrize("check", ["check_gradient_penalty", "check_gradient_penalty_gradient"])
+@pytest.mark.parametrize("error", list(UNWATCHED))
+def test_an_unwatched_x_hat_gets_the_watch_hint_from_every_penalty_check(check, error):
+    """check_gradient_penalty_gradient used to say only "'NoneType' object has no attribute
+    'shape'"; the hint now comes from seeing the tape return None, whatever fails next."""
+    with pytest.raises(AssertionError) as caught:
+        getattr(load(), check)(gp_unwatched_then(UNWATCHED[error]))
+    assert re.search(f"gradient_penalty raised {error}: .*Hint: " + WATCH_HINT,
+                     str(caught.value)), str(caught.value)
+    with pytest.raises(AssertionError, match=WATCH_HINT):
+        getattr(load(), check)(gp_unwatched_then(UNWATCHED[error]), hidden=True, nonce=3)
+
+
+def test_an_unwatched_x_hat_replaced_by_zeros_gets_the_watch_hint_too():
+    """No error at all: the None gradient made a zero, and the values are wrong."""
+    def gp(critic, real, fake):
+        eps = _epsilon(real)
+        x_hat = eps * real + (1.0 - eps) * fake
+        with tf.GradientTape() as inner:
+            scores = critic(x_hat)
+        g = inner.gradient(scores, x_hat)
+        g = tf.zeros_like(x_hat) if g is None else g
+        norm = tf.sqrt(tf.reduce_sum(tf.square(g), axis=tf.range(1, tf.rank(g))) + 1e-12)
+        return tf.reduce_mean(tf.square(norm - 1.0))
+
+    for check in ("check_gradient_penalty", "check_gradient_penalty_gradient"):
+        names_its_hint(load(), check, gp, WATCH_HINT)
+
+
+def test_other_errors_of_the_penalty_get_no_watch_hint():
+    """Only a None gradient tells of a missing watch, not an error that mentions None."""
+    def gp(critic, real, fake):
+        raise ValueError("None of the shapes fit")
+
+    for check in ("check_gradient_penalty", "check_gradient_penalty_gradient"):
+        with pytest.raises(AssertionError) as caught:
+            getattr(load(), check)(gp)
+        assert "None of the shapes fit" in str(caught.value)
+        assert "watch" not in str(caught.value)
+
+
+def test_the_penalty_checks_leave_the_gradient_tape_as_they_found_it():
+    gradient = tf.GradientTape.gradient
+    load().check_gradient_penalty(gp_a)
+    with pytest.raises(AssertionError):
+        load().check_gradient_penalty_gradient(gp_unwatched)
+    assert tf.GradientTape.gradient is gradient
+
+
+# --- the locked cell that measures gradients through a deep critic ------------------------------
+
+def notebook_function(grade_id, name):
+    """The function ``name`` defined in the source notebook's cell ``grade_id``, compiled
+    alone (the rest of that cell trains critics)."""
+    import ast
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "course" / "source" / "03_wgan" / \
+        "03_wgan.ipynb"
+    cell, = [c for c in json.loads(path.read_text())["cells"]
+             if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id]
+    tree = ast.parse("".join(cell["source"]))
+    node, = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+    import gantools.data as gd
+
+    space = {"keras": keras, "tf": tf, "np": np, "gd": gd, "TOY_BATCH": 64,
+             "critic_loss": critic_loss_a}
+    exec(compile(ast.Module([node], []), str(path), "exec"), space)  # noqa: S102
+    return space[name]
+
+
+@pytest.mark.parametrize("build", [critic_added, critic_added_input_shape, critic_functional])
+def test_the_deep_critic_measurement_works_however_the_critic_was_built(build):
+    """Cell 'gradient_norms' once built a taps model from ``layer.output``, which a critic
+    built with Sequential().add() cannot give (its layers carry several inbound nodes). It
+    now calls the layers in turn; the norms must equal those through the functional critic's
+    own taps model (the oracle), for the same weights."""
+    measure = notebook_function("gradient_norms", "layer_gradient_norms")
+    keras.utils.set_random_seed(0)
+    reference = critic_functional(2, (16, 16, 16), clip_value=None)
+    critic = build(2, (16, 16, 16), clip_value=None)
+    critic(tf.zeros((1, 2)))
+    critic.set_weights(reference.get_weights())
+
+    dense = [layer for layer in reference.layers if isinstance(layer, keras.layers.Dense)]
+    taps = keras.Model(reference.inputs, [layer.output for layer in dense])
+    import gantools.data as gd
+
+    tf.random.set_seed(7)  # then the same calls as the cell's function, in its order
+    real = next(iter(gd.load("ring", batch_size=64, seed=1)))
+    fake = real + tf.random.normal(tf.shape(real))
+    with tf.GradientTape() as tape:
+        h_real, h_fake = taps(real), taps(fake)
+        loss = critic_loss_a(h_real[-1], h_fake[-1])
+    expected = [float(tf.norm(g)) for g in tape.gradient(loss, h_real[:-1])]
+
+    tf.random.set_seed(7)
+    got = measure(critic)
+    assert len(got) == 3
+    np.testing.assert_allclose(got, expected, rtol=1e-5)  # float32 sums of 64×16 terms

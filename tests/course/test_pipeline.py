@@ -177,3 +177,25 @@ def test_a_notebook_released_before_the_split_still_builds_and_grades(course):
     executed = nbformat.read(course.parent / "solutions" / f"{NAME}.ipynb", 4)
     test_cell = next(c for c in executed.cells if c.get("id") == "test_loss")
     assert "discriminator_loss agrees" in "".join(o.get("text", "") for o in test_cell.outputs)
+
+
+def test_a_solution_whose_cell_raised_is_refused_not_published(tmp_path):
+    """nbgrader's generate_solution executes on past a failing cell; the build must not
+    publish such a solution (it would reach self-learners with a traceback in place of the
+    results, and its self-check can still pass: the failing cell may be one nobody grades)."""
+    nb = nbformat.v4.new_notebook()
+    ok = nbformat.v4.new_code_cell("x = 1")
+    bad = nbformat.v4.new_code_cell("train(loss=True)")
+    bad.metadata["nbgrader"] = {"grade_id": "digits_run", "locked": True}
+    bad.outputs = [nbformat.v4.new_output("error", ename="ValueError",
+                                          evalue="unknown loss True", traceback=[])]
+    nb.cells = [ok, bad]
+    nb.metadata["gancourse"] = {"imported": ["gantools/__init__.py"]}
+    executed, target = tmp_path / "executed" / "a.ipynb", tmp_path / "solutions" / "a.ipynb"
+    executed.parent.mkdir()
+    nbformat.write(nb, executed)
+    with pytest.raises(pipeline.PipelineError) as error:
+        pipeline.publish(executed, target, tmp_path / "course", "nb_x", 1.0)
+    message = str(error.value)
+    assert "ValueError: unknown loss True" in message and "cell 1 (digits_run)" in message
+    assert "nothing was published" in message and not target.exists()

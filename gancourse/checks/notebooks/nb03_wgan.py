@@ -9,6 +9,8 @@ Messages of hidden checks never show expected values. Only ``check_*``, ``expect
 ``VERIFIED`` are public; the harness is ``_h``.
 """
 
+from contextlib import contextmanager as _contextmanager
+
 import numpy as np
 import tensorflow as tf
 
@@ -183,9 +185,89 @@ def check_weight_clip(cls, hidden: bool = False, seed: int = 0, nonce=None):
                     f"..., got {np.round(got.ravel()[:4], 4)}...")
             raise _h.GradingError(head + _clip_hint(got, c, w))
         values += [float(x) for x in got.reshape(-1)]
+    _clips_when_compiled(cls, seed, hidden)
     _h.report_values("check_weight_clip", hidden, seed, values)
     _h.passed("WeightClip clips every weight to [-c, c]" + (" on the hidden cases." if hidden
                                                            else "."))
+
+
+_COMPILED_HINT = (
+    "use TensorFlow operations in WeightClip.__call__ (tf.clip_by_value(w, -c, c) or "
+    "keras.ops.clip): the optimizer applies constraints inside the compiled training step, "
+    "a tf.function graph, where NumPy functions and .numpy() cannot run.")
+
+
+def _error_line(error) -> str:
+    """The line of an error worth showing: TensorFlow's tracer wraps an error of the code
+    it traces in "in user code:" and a traceback, and ends with the error itself."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if lines and lines[0].startswith("in user code"):
+        return lines[-1][:200]
+    return f"{type(error).__name__}: {lines[0][:200] if lines else ''}"
+
+
+def _compiled_step(variables, grads, what, subject):
+    """One SGD step (learning rate 1) on ``variables``, traced into a tf.function and run as
+    a graph, as the notebook's compiled training step runs its optimizer: Keras applies
+    each variable's constraint after the update, inside that graph, on the symbolic
+    variable. Returns the values of the variables afterwards. ``subject`` names the
+    constraint in the message ("WeightClip").
+
+    The check runs tf.functions eagerly (:func:`_h.check`); a concrete function traced
+    explicitly still runs as a graph. A constraint that fails there is then called eagerly:
+    an error that happens there too is not one of compiling, and is named as such."""
+    __tracebackhide__ = True
+    import keras
+
+    optimizer = keras.optimizers.SGD(1.0)
+    optimizer.build(variables)  # its own variables exist before the trace
+    # autograph off: the trainer's converted step calls Keras's optimizer, which AutoGraph
+    # leaves as it is, so a constraint runs unconverted (plain Python on symbolic values)
+    step = tf.function(lambda *g: optimizer.apply_gradients(zip(g, variables, strict=True)),
+                       autograph=False)
+    try:
+        with _h.no_reference_calls(what):
+            traced = step.get_concrete_function(
+                *[tf.TensorSpec(np.shape(g), tf.float32) for g in grads])
+            traced(*[tf.constant(g, tf.float32) for g in grads])
+    except _h.GradingError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure of the compiled step is the message
+        constrained = [v for v in variables if v.constraint is not None]
+        with _h.student_code(what):
+            for v in constrained:
+                v.constraint(v)
+        if not constrained:
+            raise _h.GradingError(
+                f"one optimizer step on the weights of {what}'s model fails inside a compiled "
+                f"training step (tf.function) ({_error_line(error)}).") from None
+        raise _h.GradingError(
+            f"{subject} works when called eagerly, but fails when the optimizer applies it "
+            "inside a compiled training step (tf.function), as the notebook's training does "
+            f"({_error_line(error)}). Hint: {_COMPILED_HINT}") from None
+    return [np.asarray(v.numpy(), np.float32) for v in variables]
+
+
+def _clips_when_compiled(cls, seed, hidden):
+    """The constraints of the eager cases on variables, applied by an optimizer inside a
+    tf.function (zero gradients: the update leaves the weights, the constraint clips them)."""
+    __tracebackhide__ = True
+    import keras
+
+    cases = _clip_cases(seed, hidden)
+    variables = [keras.Variable(w, name=f"weight_{i}") for i, (_, _, w) in enumerate(cases)]
+    with _h.student_code("WeightClip"):
+        for v, (_, c, _) in zip(variables, cases, strict=True):
+            v.constraint = cls(c)
+    after = _compiled_step(variables, [np.zeros_like(w) for _, _, w in cases], "WeightClip",
+                           "WeightClip")
+    for (case, c, w), got in zip(cases, after, strict=True):
+        if got.shape != w.shape or not np.allclose(got, np.clip(w, -c, c), rtol=1e-6,
+                                                   atol=1e-7):
+            raise _h.GradingError(
+                "WeightClip clips correctly when called eagerly, but not when the optimizer "
+                "applies it inside a compiled training step (tf.function)"
+                + ("" if hidden else f", on {case}") + f". Hint: {_COMPILED_HINT}")
 
 
 def _builder_configs(seed, hidden):
@@ -204,8 +286,33 @@ def _builder_configs(seed, hidden):
             (int(rng.integers(1, 7)), sizes(4), round(float(rng.uniform(0.005, 0.2)), 3))]
 
 
-def _layer_of(variable):
-    return variable.path.split("/")[0]
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _weight_owners(dense_layers, variables):
+    """For each variable, where it lives in words: "the 2nd Dense layer 'dense_5' (of 3)",
+    told from the layers with kernels that ran in the forward pass (``dense_layers``, in
+    order), never from the variable's path (which names the model when a Sequential or a
+    subclassed model built the layer); and whether it is the kernel or the bias."""
+    owner = {}
+    for i, layer in enumerate(dense_layers):
+        for v in layer.trainable_variables:
+            owner.setdefault(id(v), (i, layer))
+            owner.setdefault(id(_h.backing(v)), (i, layer))
+    described = []
+    for v in variables:
+        kind = "kernel" if len(v.shape) >= 2 else "bias"
+        found = owner.get(id(v)) or owner.get(id(_h.backing(v)))
+        if found is None:
+            described.append((f"the weight '{v.path}'", kind))
+            continue
+        i, layer = found
+        name = getattr(layer, "name", "")
+        described.append((f"the {_ordinal(i + 1)} Dense layer '{name}' (of "
+                          f"{len(dense_layers)})", kind))
+    return described
 
 
 @_h.check()
@@ -227,15 +334,14 @@ def _check_builder(build_critic, hidden, seed):
 
 
 def _check_one_critic(build_critic, input_dim, sizes, clip, rng):
-    """Build one critic, run it, take one huge SGD step; then judge what came out.
+    """Build one critic, run it, take one huge SGD step inside a tf.function (as the
+    notebook's compiled training step does); then judge what came out.
 
     Everything that runs student code (the builder, the model, the constraints the
     optimizer applies) runs in one guarded block: arming the tripwire scans every live
     function, which is worth doing once per critic, not once per call.
     """
     __tracebackhide__ = True
-    import keras
-
     call = f"build_critic({input_dim}, {sizes}, clip_value={clip})"
     batches = {n: rng.standard_normal((n, input_dim)).astype(np.float32) for n in (1, 9)}
     far = rng.standard_normal((256, input_dim)).astype(np.float32) * 1000
@@ -253,19 +359,22 @@ def _check_one_critic(build_critic, input_dim, sizes, clip, rng):
         # their own, in the order they ran, and the activations from each to the next
         probe = tf.constant(batches[9] * 3)
         records = _h.layer_trace(critic, probe)
+        dense = [(layer, x, y) for layer, x, y in _h.leaf_records(records)
+                 if _h.own_kernels(layer)]
         widths = [(_h.shape_of(x) or (None,))[-1:] + (_h.shape_of(y) or (None,))[-1:]
-                  for layer, x, y in _h.leaf_records(records) if _h.own_kernels(layer)]
+                  for _, x, y in dense]
+        owners = _weight_owners([layer for layer, _, _ in dense], variables)
         groups = _h.activations_between(records)
         relu = _h.uses_relu(critic, probe) or any("relu" in kinds for kinds in groups)
         far_out = np.asarray(critic(tf.constant(far), training=False))
         # one SGD step with huge gradients: every weight must land clipped (or, without
-        # clip_value, move freely). Keras applies a variable's constraint after the update.
+        # clip_value, move freely). Keras applies a variable's constraint after the update,
+        # and the notebook's training step runs compiled: so does this step.
         before = [v.numpy().astype(np.float32) for v in variables]
         grads = [(rng.choice([-1.0, 1.0], size=b.shape) * 100.0).astype(np.float32)
                  for b in before]
-        keras.optimizers.SGD(1.0).apply_gradients(
-            zip([tf.constant(g) for g in grads], variables, strict=True))
-        after = [v.numpy().astype(np.float32) for v in variables]
+        after = _compiled_step(variables, grads, "build_critic",
+                               "the critic's weight constraint (WeightClip)")
     if relu:
         raise _h.GradingError("the critic uses ReLU. Hint: the exercise asks for "
                               "LeakyReLU(0.2) after each hidden layer, which keeps a gradient "
@@ -290,26 +399,37 @@ def _check_one_critic(build_critic, input_dim, sizes, clip, rng):
             "the critic's scores stay in [0, 1] even for extreme inputs: it ends in a "
             "sigmoid. A WGAN critic outputs an unbounded score: end with Dense(1) and no "
             "activation.")
-    for v, b, g, got in zip(variables, before, grads, after, strict=True):
+    for (where, kind), b, g, got in zip(owners, before, grads, after, strict=True):
         moved = b - g
         target = moved if clip is None else np.clip(moved, -clip, clip)
         if np.allclose(got, target, rtol=1e-6, atol=1e-6):
             continue
-        layer, kind = _layer_of(v), v.path.split("/")[-1]
         if clip is None:
             raise _h.GradingError(
                 f"with clip_value=None (the WGAN-GP critic) no weight may be clipped, but the "
-                f"{kind} of layer '{layer}' was changed by more than the optimizer step. Add "
+                f"{kind} of {where} was changed by more than the optimizer step. Add "
                 "constraints only when clip_value is given.")
+        advice = ("Give every Dense layer kernel_constraint=WeightClip(clip_value) and "
+                  "bias_constraint=WeightClip(clip_value).")
+        largest = f"largest |w| = {np.abs(got).max():.3g}"
+        if np.allclose(got, moved, rtol=1e-6, atol=1e-6):
+            # the kernel and the bias of this layer that no constraint clipped
+            kinds = list(dict.fromkeys(
+                k for (w, k), b2, g2, got2 in zip(owners, before, grads, after, strict=True)
+                if w == where and np.allclose(got2, b2 - g2, rtol=1e-6, atol=1e-6)))
+            absent = " nor ".join(f"{k}_constraint" for k in kinds)
+            raise _h.GradingError(
+                f"{where} has {'neither' if len(kinds) > 1 else 'no'} {absent}: after one "
+                f"optimizer step with large gradients its {' and '.join(kinds)} left "
+                f"[-{clip}, {clip}] ({largest}). {advice}")
         if np.abs(got).max() > clip * (1 + 1e-6):
             raise _h.GradingError(
-                f"after one optimizer step with large gradients, the {kind} of layer "
-                f"'{layer}' left [-{clip}, {clip}] (largest |w| = {np.abs(got).max():.3g}). "
-                "Give every layer with weights kernel_constraint=WeightClip(clip_value) and "
-                "bias_constraint=WeightClip(clip_value).")
+                f"after one optimizer step with large gradients, the {kind} of {where} left "
+                f"[-{clip}, {clip}] ({largest}): its {kind}_constraint does not clip to "
+                f"clip_value. {advice}")
         raise _h.GradingError(
-            f"after one optimizer step with large gradients, the {kind} of layer '{layer}' is "
-            f"not the updated weight clipped to [-{clip}, {clip}]. The constraint must clip "
+            f"after one optimizer step with large gradients, the {kind} of {where} is not "
+            f"the updated weight clipped to [-{clip}, {clip}]. The constraint must clip "
             "each weight (tf.clip_by_value), nothing else.")
 
 
@@ -466,8 +586,55 @@ def _gp_candidates(grads, image):
     return out
 
 
+_WATCH_HINT = (" Hint: the inner tape gave no gradient (None) for the critic's input. x̂ is a "
+               "tensor, not a variable, so a GradientTape records nothing about it unless "
+               "told: call inner_tape.watch(x_hat) inside the `with` block, before calling "
+               "the critic on x̂.")
+
+
+@_contextmanager
+def _none_gradients():
+    """Counts the gradients that GradientTape.gradient returns as None while the block runs
+    (a source the tape did not record: an unwatched x̂). The method is wrapped at class
+    level, as :func:`_h.layer_trace` wraps Layer.__call__, and restored afterwards; only a
+    hint depends on the count, never a verdict."""
+    from tensorflow.python.eager import backprop
+
+    tape_class = backprop.GradientTape
+    original = tape_class.gradient
+    nones = []
+
+    def gradient(tape, target, sources, *args, **kwargs):
+        out = original(tape, target, sources, *args, **kwargs)
+        nones.extend(g for g in tf.nest.flatten(out) if g is None)
+        return out
+
+    tape_class.gradient = gradient
+    try:
+        yield nones
+    finally:
+        tape_class.gradient = original
+
+
+def _call_penalty(fn, critic, real, fake, what):
+    """``fn(critic, real, fake)`` as student code: (its value, whether a tape's gradient came
+    back None meanwhile). When it raises after a tape gave None (an unwatched x̂ makes
+    ``g.shape``, ``g * g`` or ``tf.square(g)`` fail with AttributeError, TypeError or
+    ValueError), the message says to watch x̂."""
+    __tracebackhide__ = True
+    with _none_gradients() as nones:
+        try:
+            with _h.student_code(what):
+                value = fn(critic, tf.constant(real), tf.constant(fake))
+        except _h.GradingError as error:
+            if nones and str(error).startswith(f"{what} raised "):
+                raise _h.GradingError(f"{error}{_WATCH_HINT}") from None
+            raise
+    return value, bool(nones)
+
+
 def _gp_run(fn, critic, real, fake, what):
-    """fn(critic, real, fake) as a float, with a hint when the inner gradient was None."""
+    """fn(critic, real, fake) as a float, and whether an inner gradient came back None."""
     __tracebackhide__ = True
     try:
         return _scalar_gp(fn, critic, real, fake, what)
@@ -477,22 +644,18 @@ def _gp_run(fn, critic, real, fake, what):
                 f"{e} Hint: ε must broadcast against the batch: shape (batch, 1) for vectors "
                 "and (batch, 1, 1, 1) for images, e.g. tf.concat([tf.shape(real)[:1], "
                 "tf.ones([tf.rank(real) - 1], tf.int32)], 0).") from None
-        if "None" in str(e) and "Hint" not in str(e):
-            raise _h.GradingError(
-                f"{e} Hint: the inner tape gave no gradient (None). x̂ is a tensor, not a "
-                "variable: call inner_tape.watch(x_hat) before calling the critic on it, "
-                "inside the `with` block.") from None
         raise
 
 
 def _scalar_gp(fn, critic, real, fake, what):
     __tracebackhide__ = True
+    value, none_seen = _call_penalty(fn, critic, real, fake, what)
     with _h.student_code(what):
-        out = np.asarray(fn(critic, tf.constant(real), tf.constant(fake)), np.float64)
+        out = np.asarray(value, np.float64)
     if out.size != 1:
         raise _h.GradingError(f"{what} should return one number (the mean over the batch), "
                               f"but returned an array of shape {out.shape}.")
-    return float(out.reshape(()))
+    return float(out.reshape(())), none_seen
 
 
 @_h.check()
@@ -507,15 +670,16 @@ def check_gradient_penalty(fn, hidden: bool = False, seed: int = 0, nonce=None):
         real, fake = _gp_inputs(seed, hidden, index)
         if kind == "linear":
             critic = _h.Recorder(_linear_critic(shape, param))
-            got = _gp_run(fn, critic, real, fake, what)
+            got, none_seen = _gp_run(fn, critic, real, fake, what)
             calls = [x for x, _ in critic._calls]
         else:
             critic = _Quadratic(param)
-            got = _gp_run(fn, critic, real, fake, what)
+            got, none_seen = _gp_run(fn, critic, real, fake, what)
             calls = critic._calls
+        unwatched = _WATCH_HINT if none_seen else ""
         if not np.isfinite(got):
             where = case if not hidden else "a hidden case"
-            raise _h.GradingError(f"{what} returned {got} for {where}.")
+            raise _h.GradingError(f"{what} returned {got} for {where}.{unwatched}")
         x_hat, ratio = _interpolates(calls, real, fake, what)
         _check_epsilon(ratio, case, what, hidden)
         grads = (np.broadcast_to(np.asarray(param, np.float64).reshape(shape), x_hat.shape)
@@ -524,11 +688,10 @@ def check_gradient_penalty(fn, hidden: bool = False, seed: int = 0, nonce=None):
         want = float(np.mean((norm - 1) ** 2)) if closed is None else closed
         # float32 gradients of ~10 terms: relative error ~1e-6
         if not _h.agree(got, want):
-            found = ""
+            found = unwatched
             for value, text in _gp_candidates(grads, len(shape) > 1):
-                if np.isclose(got, value, rtol=1e-4, atol=1e-5):
+                if not found and np.isclose(got, value, rtol=1e-4, atol=1e-5):
                     found = " Hint: " + text
-                    break
             if hidden:
                 raise _h.GradingError(f"{what} disagrees with the definition on a hidden case "
                                       f"({kind} critic).{found}")
@@ -550,19 +713,20 @@ def _gradient_cases(seed, hidden):
 
 
 def _penalty_gradients(fn, critic, real, fake, what):
-    """The value of fn(critic, real, fake) and its gradients w.r.t. the critic's weights."""
+    """The value of fn(critic, real, fake), its gradients w.r.t. the critic's weights, and
+    whether an inner gradient came back None (see :func:`_call_penalty`)."""
     __tracebackhide__ = True
     variables = critic.trainable_variables
     with tf.GradientTape() as tape:
-        with _h.student_code(what):
-            value = fn(critic, tf.constant(real), tf.constant(fake))
+        value, none_seen = _call_penalty(fn, critic, real, fake, what)
     if not isinstance(value, tf.Tensor | tf.Variable):
         raise _h.GradingError(
             f"{what} returned a {type(value).__name__}, not a TensorFlow tensor, so the "
             "critic's optimizer gets no gradient from the penalty. Keep the computation in "
-            "TensorFlow: no .numpy(), float() or NumPy functions.")
+            "TensorFlow: no .numpy(), float() or NumPy functions."
+            + (_WATCH_HINT if none_seen else ""))
     grads = tape.gradient(value, variables)
-    return float(np.asarray(value, np.float64).reshape(-1)[0]), grads
+    return float(np.asarray(value, np.float64).reshape(-1)[0]), grads, none_seen
 
 
 @_h.check()
@@ -580,13 +744,14 @@ def check_gradient_penalty_gradient(fn, hidden: bool = False, seed: int = 0, non
     # 1. linear critic: d/dw (‖w‖ - 1)² = 2 (‖w‖ - 1) w / ‖w‖; the bias has no effect
     critic = _linear_critic((dim,), w)
     real, fake = _pairs(rng, 16, (dim,))
-    _, (g_kernel, g_bias) = _penalty_gradients(fn, critic, real, fake, what)
+    _, (g_kernel, g_bias), none_seen = _penalty_gradients(fn, critic, real, fake, what)
     if g_kernel is None:
         raise _h.GradingError(
             f"the value of {what} has no gradient with respect to the critic's weights, so "
-            "the critic never learns to satisfy the penalty. Compute the input gradient with "
-            "an inner GradientTape while the outer one (the training step's) records: no "
-            "tf.stop_gradient, no NumPy, and call inner.gradient inside the outer tape.")
+            "the critic never learns to satisfy the penalty." + (_WATCH_HINT if none_seen else
+            " Compute the input gradient with an inner GradientTape while the outer one (the "
+            "training step's) records: no tf.stop_gradient, no NumPy, and call "
+            "inner.gradient inside the outer tape."))
     norm = float(np.linalg.norm(w.astype(np.float64)))
     want = 2 * (norm - 1) * w.astype(np.float64) / norm
     got = np.asarray(g_kernel, np.float64).reshape(-1)
@@ -609,7 +774,7 @@ def check_gradient_penalty_gradient(fn, hidden: bool = False, seed: int = 0, non
     # 2. an MLP critic: compare with the penalty recomputed at the x̂ the code used
     mlp = _h.Recorder(_h.mlp([3, 8, 1], seed + 1, "mlp_critic"))
     real, fake = _pairs(rng, 12, (3,))
-    _, grads = _penalty_gradients(fn, mlp, real, fake, what)
+    _, grads, _ = _penalty_gradients(fn, mlp, real, fake, what)
     x_hat, ratio = _interpolates([x for x, _ in mlp._calls], real, fake, what)
     _check_epsilon(ratio, "an MLP critic", what, hidden)
     reference = _h.copy_mlp([3, 8, 1], seed + 1, "mlp_reference",
@@ -638,7 +803,7 @@ def check_gradient_penalty_gradient(fn, hidden: bool = False, seed: int = 0, non
     # 3. a critic with zero input gradient: finite value and finite gradient
     zero = _linear_critic((dim,), np.zeros(dim, np.float32), bias=0.5)
     real, fake = _pairs(rng, 8, (dim,))
-    value, (g_kernel, _) = _penalty_gradients(fn, zero, real, fake, what)
+    value, (g_kernel, _), _ = _penalty_gradients(fn, zero, real, fake, what)
     g_kernel = None if g_kernel is None else np.asarray(g_kernel, np.float64)
     if not np.isfinite(value) or g_kernel is None or not np.all(np.isfinite(g_kernel)):
         raise _h.GradingError(
