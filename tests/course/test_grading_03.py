@@ -874,3 +874,21 @@ def test_the_deep_critic_measurement_works_however_the_critic_was_built(build):
     got = measure(critic)
     assert len(got) == 3
     np.testing.assert_allclose(got, expected, rtol=1e-5)  # float32 sums of 64×16 terms
+
+
+def critic_loss_axis0(real, fake):  # the right value, shape (1,) on (batch, 1) scores
+    return tf.reduce_mean(fake, axis=0) - tf.reduce_mean(real, axis=0)
+
+
+def generator_loss_axis0(fake):
+    return -tf.reduce_mean(fake, axis=0)
+
+
+@pytest.mark.parametrize("check, answer", [("check_critic_loss", critic_loss_axis0),
+                                           ("check_generator_loss", generator_loss_axis0)])
+@pytest.mark.parametrize("hidden", [False, True])
+def test_a_loss_of_shape_1_is_refused_before_it_crashes_the_training_cells(check, answer, hidden):
+    """A mean over axis 0 has the reference's value, so value checks alone passed it; the
+    notebook's training then failed on float(loss) and on adding it to scalars."""
+    with pytest.raises(Exception, match=r"not a scalar \(shape \(\)\).*tf.reduce_mean"):
+        getattr(load(), check)(answer, hidden=hidden)

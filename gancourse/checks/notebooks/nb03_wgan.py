@@ -102,15 +102,34 @@ def _loss_reference(check):
             "check_generator_loss": losses.wasserstein_generator_loss}[check]
 
 
+def _returns_a_scalar(name, fn, cases):
+    """A further rule: the loss is a scalar, shape (), as the trainer and the notebook's
+    ``float(loss)`` need; a mean over axis 0 of (batch, 1) scores has the right value but
+    shape (1,), and crashes later cells."""
+    def rule():
+        __tracebackhide__ = True
+        for _, args in cases:
+            with _h.student_code(name):
+                out = fn(*_h.as_tensors(args))
+            if np.ndim(out) != 0:
+                raise _h.GradingError(
+                    f"{name} has the right value but returns a tensor of shape "
+                    f"{tuple(np.shape(out))}, not a scalar (shape ()): the training loop reads "
+                    "it with float(...) and adds it to other scalars. Average over all axes, "
+                    "tf.reduce_mean(scores), not over axis 0 alone.")
+    return rule
+
+
 @_h.check()
 def check_critic_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     """Critic loss = E f(G(z)) - E f(x), means over each batch, on raw scores."""
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed, hidden, nonce)
     check = "check_critic_loss"
-    _h.value_check(check, "critic_loss", fn, _loss_reference(check),
-                   _loss_cases(check, seed, hidden), _critic_loss_mistakes(), hidden, seed,
-                   shape_hint=_h.UNEQUAL_BATCHES)
+    cases = _loss_cases(check, seed, hidden)
+    _h.value_check(check, "critic_loss", fn, _loss_reference(check), cases,
+                   _critic_loss_mistakes(), hidden, seed, shape_hint=_h.UNEQUAL_BATCHES,
+                   then=_returns_a_scalar("critic_loss", fn, cases))
 
 
 @_h.check()
@@ -119,8 +138,10 @@ def check_generator_loss(fn, hidden: bool = False, seed: int = 0, nonce=None):
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed + 100, hidden, nonce)
     check = "check_generator_loss"
-    _h.value_check(check, "generator_loss", fn, _loss_reference(check),
-                   _loss_cases(check, seed, hidden), _generator_loss_mistakes(), hidden, seed)
+    cases = _loss_cases(check, seed, hidden)
+    _h.value_check(check, "generator_loss", fn, _loss_reference(check), cases,
+                   _generator_loss_mistakes(), hidden, seed,
+                   then=_returns_a_scalar("generator_loss", fn, cases))
 
 
 # --- exercise 2: weight clipping ------------------------------------------------------------------
@@ -589,7 +610,9 @@ def _gp_candidates(grads, image):
 _WATCH_HINT = (" Hint: the inner tape gave no gradient (None) for the critic's input. x̂ is a "
                "tensor, not a variable, so a GradientTape records nothing about it unless "
                "told: call inner_tape.watch(x_hat) inside the `with` block, before calling "
-               "the critic on x̂.")
+               "the critic on x̂. If you watch it already, the score you differentiate was "
+               "computed outside the `with` block: compute the critic's scores (and anything "
+               "you take from them) inside it.")
 
 
 @_contextmanager
