@@ -80,7 +80,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_autograde.py
 	$(PY) benchmarks/bench_grade.py
-	$(PY) benchmarks/bench_tricks.py
+	$(PY) benchmarks/bench_seeds.py 02_gan_tricks
 	$(PY) benchmarks/bench_seeds.py 03_wgan
 	$(PY) benchmarks/bench_seeds.py 04_lsgan
 

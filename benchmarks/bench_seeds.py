@@ -1,6 +1,7 @@
 """A notebook's own experiments rerun over seeds: the spread behind the numbers it quotes.
 
-Run: .venv/bin/python benchmarks/bench_seeds.py 03_wgan [--seeds 0 1 2] [--json out.json]
+Run: .venv/bin/python benchmarks/bench_seeds.py 02_gan_tricks [--seeds 0 1 2] [--json out.json]
+     .venv/bin/python benchmarks/bench_seeds.py 03_wgan
      .venv/bin/python benchmarks/bench_seeds.py 04_lsgan --seeds 0 1 2
 
 A notebook runs each experiment once, with ``SEED = 0`` (its hyperparameters cell). This
@@ -33,6 +34,17 @@ ROOT = Path(__file__).resolve().parents[1]
 # Per notebook: the experiment's cells (grade_ids, in order) and an expression, evaluated in
 # the kernel afterwards, giving {configuration: {quantity: number}}.
 SPECS = {
+    "02_gan_tricks": {
+        "cells": ["grid_collapse", "ablation_runs"],
+        "report": "{**{f'grid: {name}': {'modes covered': c.modes_covered, 'high-quality %': "
+                  "100 * c.high_quality, 'KL to uniform': c.kl_to_uniform} "
+                  "for name, c in grid_results.items()}, "
+                  "**{name: {'KID': r['kid'], 'KID s.e.': r['kid_std'], 'legibility': "
+                  "r['legibility'], 'diversity': r['diversity'], 'class KL': r['class_kl'], "
+                  "'classes': r['classes_covered'], 'seconds': seconds[name], 'warnings': "
+                  "len(trainers[name.removesuffix(', EMA')].history.events)} "
+                  "for name, r in results.items()}}",
+    },
     "03_wgan": {
         "cells": ["batch_norm_critic", "digits_wgan_gp", "loss_tracks_quality"],
         "report": "{label: {'KID': results[label]['kid'], 'KID s.e.': results[label]['kid_std'], "
@@ -102,7 +114,8 @@ def main():
     for config, quantities in first.items():
         for quantity in quantities:
             values = [per_seed[s][config][quantity] for s in args.seeds]
-            fmt = {"legibility": ".1%", "classes": ".0f", "seconds": ".0f"}.get(quantity, ".3f")
+            fmt = {"legibility": ".1%", "classes": ".0f", "seconds": ".0f", "modes covered": ".0f",
+                   "high-quality %": ".1f", "warnings": ".0f"}.get(quantity, ".3f")
             mean, sd = sum(values) / len(values), 0.0
             if len(values) > 1:
                 sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5

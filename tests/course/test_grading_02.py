@@ -228,6 +228,119 @@ def dcgan_two_ups(latent_dim):
     return keras.Model(z, keras.layers.Activation("tanh")(h))
 
 
+def smoothed_numpy(real, fake, alpha):  # the right value, in NumPy: no gradient, no graph
+    r, f, t = np.asarray(real, np.float64), np.asarray(fake, np.float64), 1.0 - alpha
+    return float(np.mean(t * np.logaddexp(0.0, -r) + (1 - t) * np.logaddexp(0.0, r))
+                 + np.mean(np.logaddexp(0.0, f)))
+
+
+def fm_numpy(real_features, fake_features):  # "return one number", read as a Python float
+    total = 0.0
+    for r, f in zip(real_features, fake_features, strict=True):
+        r = np.reshape(r, (len(r), -1)).mean(axis=0)
+        f = np.reshape(f, (len(f), -1)).mean(axis=0)
+        total += np.sum((r - f) ** 2)
+    return float(total)
+
+
+def fm_fake_side_frozen(real_features, fake_features):  # G's gradient cut off
+    return fm_a(real_features, [tf.stop_gradient(f) for f in fake_features])
+
+
+def fm_unflattened(real_features, fake_features):  # sums over the last axis only
+    return sum(tf.reduce_sum(tf.square(tf.reduce_mean(r, 0) - tf.reduce_mean(f, 0)), axis=-1)
+               for r, f in zip(real_features, fake_features, strict=True))
+
+
+class LoopMBD(MBD):
+    """Right values on concrete batches; a Python loop over the batch."""
+
+    def call(self, f):
+        m = tf.einsum("na,abc->nbc", f, self.T)
+        rows = []
+        for i in range(f.shape[0]):
+            dist = tf.reduce_sum(tf.abs(m[i][None] - m), axis=-1)
+            rows.append(tf.reduce_sum(tf.exp(-dist), axis=0) - 1.0)
+        return tf.concat([f, tf.stack(rows)], axis=-1)
+
+
+class NumpyMBD(MBD):
+    """Right values on concrete batches; NumPy inside call."""
+
+    def call(self, f):
+        m = np.einsum("na,abc->nbc", np.asarray(f), np.asarray(self.T))
+        dist = np.abs(m[:, None] - m[None, :]).sum(axis=-1)
+        o = (np.exp(-dist).sum(axis=1) - 1.0).astype(np.float32)
+        return tf.concat([f, tf.constant(o)], axis=-1)
+
+
+def dcgan_no_tanh(latent_dim):  # the last transposed convolution's output as it is
+    model = dcgan_functional(latent_dim)
+    return keras.Model(model.inputs, model.layers[-2].output)
+
+
+TRAINER_MISTAKES = [
+    ("check_smoothed_discriminator_loss", smoothed_numpy,
+     r"compiled, differentiated step.*TensorFlow operations on the logits"),
+    ("check_feature_matching_loss", fm_numpy,
+     r"compiled, differentiated step.*TensorFlow operations on the features"),
+    ("check_feature_matching_loss", fm_fake_side_frozen, "no gradient flows"),
+    ("check_minibatch_discrimination", LoopMBD, r"batch size is not known yet.*no NumPy"),
+    ("check_minibatch_discrimination", NumpyMBD, r"batch size is not known yet.*no NumPy"),
+]
+
+
+@pytest.mark.parametrize("check, answer, hint", TRAINER_MISTAKES,
+                         ids=lambda x: getattr(x, "__name__", None))
+def test_right_values_that_the_trainer_could_not_run_fail_at_check_time(check, answer, hint):
+    """Each of these gives the reference's values on concrete inputs, so it passed before,
+    and then crashed the training cells ("No gradients provided for any variable", or Keras
+    unable to build the discriminator): the check now runs it as the trainer does."""
+    checks = load()
+    names_its_hint(checks, check, answer, hint)
+    with pytest.raises(AssertionError, match="works on concrete values but fails") as caught:
+        getattr(checks, check)(answer, hidden=True, nonce=99)
+    message = str(caught.value)
+    assert "expected" not in message and "hidden case" in message
+    assert "Error:" not in message  # TensorFlow's own message would name the hidden shapes
+
+
+def test_the_answers_refused_above_do_crash_the_trainer():
+    """The oracle behind the tests above: gantools' trainer cannot train with them."""
+    from gantools.models import mlp_discriminator, mlp_generator
+    from gantools.training import GANTrainer
+
+    data = tf.data.Dataset.from_tensor_slices(
+        np.random.default_rng(0).standard_normal((64, 2)).astype(np.float32)).batch(16)
+    crashes = {
+        "NumPy smoothed loss": dict(loss=(lambda r, f: smoothed_numpy(r, f, 0.1),
+                                          lambda f: tf.reduce_mean(tf.nn.softplus(-f)))),
+        "NumPy feature matching": dict(feature_matching=fm_numpy),
+    }
+    for name, options in crashes.items():
+        trainer = GANTrainer(mlp_generator(4), mlp_discriminator(), diagnose=False,
+                             ema_decay=None, **options)
+        with pytest.raises(Exception):  # noqa: B017, PT011 - any failure is the point
+            trainer.fit(data, 2, progress=False)
+        print(name, "crashes the trainer")
+    for layer in (LoopMBD(3, 2), NumpyMBD(3, 2)):
+        with pytest.raises(Exception):  # noqa: B017, PT011
+            mlp_discriminator(minibatch=layer)
+
+
+def test_a_generator_without_tanh_is_refused():
+    """Its untrained pixels stay within ±0.7, so the range test on ordinary noise passed."""
+    names_its_hint(load(), "check_dcgan_generator", dcgan_no_tanh,
+                   r"outside \[-1, 1\] once its last layer's outputs are large")
+    z = tf.random.normal((8, 100), seed=1)
+    assert float(tf.reduce_max(tf.abs(dcgan_no_tanh(100)(z, training=False)))) < 1.0
+
+
+def test_a_feature_matching_loss_that_does_not_flatten_gets_the_flatten_hint():
+    names_its_hint(load(), "check_feature_matching_loss", fm_unflattened,
+                   r"should return one number.*treat everything after the batch axis")
+
+
 MISTAKES = [
     ("check_smoothed_discriminator_loss", keras_two_sided, "smooths? only the real label|what "
      "keras.losses.BinaryCrossentropy"),

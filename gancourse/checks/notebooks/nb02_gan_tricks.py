@@ -295,6 +295,58 @@ def expected(check: str, seed: int, hidden: bool) -> list[float]:
             for _, args in _cases(check, seed, hidden)]
 
 
+# --- run as the trainer runs it -----------------------------------------------------------------
+
+_LOSS_OPS = ("use TensorFlow operations on the logits (tf.nn.softplus, "
+             "tf.nn.sigmoid_cross_entropy_with_logits, tf.reduce_mean), not NumPy, float() or "
+             "Python if/for on their values: the trainer compiles this loss into its step and "
+             "differentiates it.")
+_FEATURE_OPS = ("use TensorFlow operations on the features (tf.reshape, tf.reduce_mean, "
+                "tf.reduce_sum, tf.square), not NumPy, float() or Python if/for on their "
+                "values: the trainer compiles this loss into its step and differentiates it "
+                "with respect to the generated features.")
+
+
+def _traced(traced, what, failure, hint, hidden):
+    """:func:`harness.must_trace`; on a hidden case TensorFlow's own message, which names
+    the hidden shapes, is left out of the failure."""
+    __tracebackhide__ = True
+    try:
+        return _h.must_trace(traced, what, failure, hint)
+    except _h.GradingError:
+        if not hidden:
+            raise
+        raise _h.GradingError(f"{what} works on concrete values but fails {failure}, on a "
+                              f"hidden case. Hint: {hint}") from None
+
+
+def _as_the_trainer_runs_it(name, fn, args, hint, wrt=None, hidden=False):
+    """``fn(*args)`` traced into a tf.function without autograph, as GANTrainer compiles its
+    step, with the gradient of the result taken with respect to the arguments numbered
+    ``wrt`` (default: all; the trainer differentiates the loss through them): a NumPy or
+    Python-number answer that gives the right value eagerly is refused here, with ``hint``,
+    instead of crashing a training cell."""
+    __tracebackhide__ = True
+    tensors = tf.nest.map_structure(tf.constant, args)
+    specs = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), tensors)
+    wrt = range(len(args)) if wrt is None else wrt
+
+    def run(*inputs):
+        leaves = tf.nest.flatten([inputs[i] for i in wrt])
+        with tf.GradientTape() as tape:
+            tape.watch(leaves)
+            out = fn(*inputs)
+        if not isinstance(out, tf.Tensor | tf.Variable):
+            raise TypeError(f"it returned a {type(out).__name__}, not a TensorFlow tensor")
+        gradients = tape.gradient(out, leaves)
+        if any(g is None for g in gradients):
+            raise TypeError("no gradient flows from its result back to its inputs")
+        return out
+
+    traced = tf.function(run, input_signature=list(specs), autograph=False)
+    _traced(traced, name, "inside the trainer's compiled, differentiated step", hint, hidden)
+
+
 # --- the checks ---------------------------------------------------------------------------------
 
 @_h.check()
@@ -303,9 +355,14 @@ def check_smoothed_discriminator_loss(fn, hidden: bool = False, seed: int = 0, n
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed, hidden, nonce)
     check = "check_smoothed_discriminator_loss"
-    _h.value_check(check, "discriminator_loss_smoothed", fn, _reference_for(check),
-                   _cases(check, seed, hidden), _smoothing_mistakes(), hidden, seed,
-                   nonfinite_hint=_STABLE)
+    cases = _cases(check, seed, hidden)
+    real, fake, alpha = cases[0][1]
+    _h.value_check(check, "discriminator_loss_smoothed", fn, _reference_for(check), cases,
+                   _smoothing_mistakes(), hidden, seed, nonfinite_hint=_STABLE,
+                   then=lambda: _as_the_trainer_runs_it(
+                       "discriminator_loss_smoothed",
+                       lambda r, f: fn(r, f, alpha), (real, fake), _LOSS_OPS,
+                       hidden=hidden))
 
 
 @_h.check()
@@ -314,8 +371,20 @@ def check_feature_matching_loss(fn, hidden: bool = False, seed: int = 0, nonce=N
     __tracebackhide__ = True
     seed = _h.hidden_seed(seed + 300, hidden, nonce)
     check = "check_feature_matching_loss"
-    _h.value_check(check, "feature_matching_loss", fn, _reference_for(check),
-                   _cases(check, seed, hidden), _feature_mistakes(), hidden, seed)
+    cases = _cases(check, seed, hidden)
+    try:
+        _h.value_check(check, "feature_matching_loss", fn, _reference_for(check), cases,
+                       _feature_mistakes(), hidden, seed,
+                       then=lambda: _as_the_trainer_runs_it(  # G's gradient: fake side
+                           "feature_matching_loss", fn, cases[0][1], _FEATURE_OPS, wrt=[1],
+                           hidden=hidden))
+    except _h.GradingError as error:
+        if "should return one number" not in str(error):
+            raise
+        raise _h.GradingError(f"{error} Hint: treat everything after the batch axis as the "
+                              "feature vector (tf.reshape(f, [tf.shape(f)[0], -1])), take "
+                              "each batch's mean, then sum the squared differences over all "
+                              "features and over the layers.") from None
 
 
 @_h.check()
@@ -350,9 +419,47 @@ def check_minibatch_discrimination(cls, hidden: bool = False, seed: int = 0, non
         if not np.allclose(got, want, rtol=1e-4, atol=1e-5):
             raise _h.GradingError(_mbd_message(got, want, f, t, case, hidden))
         outputs.append(got)
+    _mbd_symbolic(cls, what, b, c, f.shape[1], hidden)  # the last case's sizes
     _h.report_values("check_minibatch_discrimination", hidden, seed, _mbd_values(outputs))
     _h.passed(f"{what} computes [f, o(f)] as defined"
               + (" on the hidden cases." if hidden else "."))
+
+
+def _mbd_symbolic(cls, what, b, c, a, hidden):
+    """Keras calls the layer on symbolic features of unknown batch size while it builds the
+    discriminator, and the trainer differentiates through it: trace it that way, on ``a``
+    features with ``b`` kernels of dimension ``c``."""
+    __tracebackhide__ = True
+    with _h.student_code(what):
+        layer = cls(num_kernels=b, kernel_dim=c)
+        layer.build((None, a))
+    weights = list(layer.trainable_weights)
+
+    def run(f):
+        with tf.GradientTape() as tape:
+            tape.watch(f)
+            out = layer(f)
+        gradients = tape.gradient(out, [f, *weights])
+        if any(g is None for g in gradients):
+            raise TypeError("no gradient flows from its output back to the features and T")
+        return out
+
+    traced = tf.function(run, input_signature=[tf.TensorSpec([None, a], tf.float32)],
+                         autograph=False)
+    out = _traced(
+        traced, what, "on features whose batch size is not known yet, as when Keras builds "
+        "the discriminator and the trainer differentiates it",
+        "use TensorFlow operations on whole tensors (tf.matmul or tf.einsum, broadcasting "
+        "M[:, None] - M[None, :], tf.reduce_sum, tf.exp), with no NumPy, .numpy() or Python "
+        "loop over the batch: the batch size is unknown (None) when Keras builds the model.",
+        hidden)
+    if not isinstance(out, tf.Tensor) or out.shape.rank != 2 or out.shape[-1] != a + b:
+        if hidden:  # the hidden sizes come from the nonce: the message does not name them
+            raise _h.GradingError(f"{what} gives an output of the wrong shape on a hidden "
+                                  "case whose batch size is unknown (None).")
+        raise _h.GradingError(
+            f"{what} on features of shape (None, {a}) with {b} kernels should give a tensor "
+            f"of shape (None, {a + b}), got {getattr(out, 'shape', type(out).__name__)}.")
 
 
 def _mbd_message(got, want, f, t, case, hidden):
@@ -513,6 +620,9 @@ def _check_dcgan(build, latent_dim, rng):
         outs = [np.asarray(g(tf.constant(rng.standard_normal((n, latent_dim)).astype(
             np.float32)), training=False), np.float64) for n in shapes]
         trained = np.asarray(g(tf.constant(z), training=True), np.float64)
+        # noise 10,000 times larger drives the last layer far beyond ±1: only an output
+        # activation bounded by 1 (the tanh) keeps the pixels in the images' range
+        large = np.asarray(g(tf.constant(z * 1e4), training=False), np.float64)
     for n, out in zip(shapes, outs, strict=True):
         if out.shape != (n, 32, 32, 1):
             raise _h.GradingError(f"{what} maps noise of shape ({n}, {latent_dim}) to "
@@ -568,6 +678,11 @@ def _check_dcgan(build, latent_dim, rng):
                               "ReLU). The images are in [-1, 1]: end with tanh.")
     if np.allclose(out, out[:1], atol=1e-6):
         raise _h.GradingError(f"{what} gives the same image for every z: does it use z?")
+    if not np.all(np.isfinite(large)) or large.min() < -1.0 - 1e-6 or large.max() > 1.0 + 1e-6:
+        raise _h.GradingError(
+            f"{what} makes pixels outside [-1, 1] once its last layer's outputs are large "
+            "(for noise 10,000 times larger than usual, as a trained generator's can be): end "
+            "with a tanh after the last Conv2DTranspose, the range of the course's images.")
     last = max(i for i, r in enumerate(roles) if r["weighted"])
     if any(r["norm"] for r in roles[last + 1:]):
         raise _h.GradingError(f"{what} normalizes its output layer; batch norm at G's output "
