@@ -333,9 +333,55 @@ def value_check(check, name, fn, reference_fn, inputs, candidates, hidden, seed,
     passed(f"{name} {agrees}" + (" on the hidden cases." if hidden else "."))
 
 
+def _arrays(value) -> bool:
+    """A NumPy array, or a list or tuple of them (one per layer): what a check passes as data."""
+    if isinstance(value, list | tuple):
+        return bool(value) and all(isinstance(v, np.ndarray) for v in value)
+    return isinstance(value, np.ndarray)
+
+
+def compiled_loss(name, fn, args, hint, wrt=None, hidden=False):
+    """``fn(*args)`` traced into a tf.function without autograph, as GANTrainer compiles its
+    step, with the gradient of the result taken with respect to the array arguments numbered
+    ``wrt`` (default: every array argument; the trainer differentiates the loss through
+    them). Array arguments (:func:`_arrays`) become the traced inputs; the others (a
+    smoothing factor, target values) stay Python numbers, as the trainer passes them. A
+    NumPy or Python-number answer that gives the right value eagerly is refused here, with
+    ``hint``, instead of crashing a training cell."""
+    __tracebackhide__ = True
+    positions = [i for i, a in enumerate(args) if _arrays(a)]
+    wrt = positions if wrt is None else wrt
+    specs = [tf.nest.map_structure(lambda a: tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)),
+                                   args[i]) for i in positions]
+
+    def run(*inputs):
+        call = list(args)
+        for i, x in zip(positions, inputs, strict=True):
+            call[i] = x
+        leaves = tf.nest.flatten([call[i] for i in wrt])
+        with tf.GradientTape() as tape:
+            tape.watch(leaves)
+            out = fn(*call)
+        if not isinstance(out, tf.Tensor | tf.Variable):
+            raise TypeError(f"it returned a {type(out).__name__}, not a TensorFlow tensor")
+        if any(g is None for g in tape.gradient(out, leaves)):
+            raise TypeError("no gradient flows from its result back to its inputs")
+        return out
+
+    traced = tf.function(run, input_signature=specs, autograph=False)
+    must_trace(traced, name, "inside the trainer's compiled, differentiated step", hint,
+               hidden=hidden)
+
+
+LOSS_OPS = ("use TensorFlow operations on the scores (tf.reduce_mean, tf.square, "
+            "tf.nn.softplus), not NumPy, float() or Python if/for on their values: the trainer "
+            "compiles this loss into its step and differentiates it.")
+
+
 def differentiable(name, fn, args):
     """A further rule for :func:`value_check`: ``fn(*args)`` must be a TensorFlow computation
-    that gradients flow through to its array arguments (a trainer differentiates it)."""
+    that gradients flow through to its array arguments (a trainer differentiates it), eagerly
+    and traced as the trainer compiles it (:func:`compiled_loss`)."""
     def rule():
         __tracebackhide__ = True
         arrays = [tf.constant(a) for a in args if isinstance(a, np.ndarray)]
@@ -351,6 +397,7 @@ def differentiable(name, fn, args):
                 f"{name} returns the right value, but no gradient flows through it: use "
                 "TensorFlow operations (tf.reduce_mean, tf.square) on the scores, not NumPy "
                 "or Python numbers. The trainer differentiates this loss.")
+        compiled_loss(name, fn, args, LOSS_OPS)
     return rule
 
 
@@ -443,10 +490,11 @@ class RecordingOptimizer:
         return getattr(self._inner, name)
 
 
-def must_trace(traced, what: str, failure: str, hint: str):
+def must_trace(traced, what: str, failure: str, hint: str, hidden: bool = False):
     """Trace ``traced`` (a tf.function with an input signature) with the tripwire on, as a
     trainer or Keras would; returns its symbolic outputs. Any error becomes the message
-    "<what> works on concrete values but fails <failure> (...). Hint: <hint>"."""
+    "<what> works on concrete values but fails <failure> (...). Hint: <hint>"; on a hidden
+    case without TensorFlow's own message, which names the hidden shapes."""
     __tracebackhide__ = True
     try:
         with no_reference_calls(what):
@@ -454,6 +502,9 @@ def must_trace(traced, what: str, failure: str, hint: str):
     except GradingError:
         raise
     except Exception as error:  # noqa: BLE001 - any failure to trace is the message
+        if hidden:
+            raise GradingError(f"{what} works on concrete values but fails {failure}, on a "
+                               f"hidden case. Hint: {hint}") from None
         raise GradingError(f"{what} works on concrete values but fails {failure} "
                            f"({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
                            f"Hint: {hint}") from None

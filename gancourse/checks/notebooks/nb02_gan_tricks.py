@@ -295,7 +295,7 @@ def expected(check: str, seed: int, hidden: bool) -> list[float]:
             for _, args in _cases(check, seed, hidden)]
 
 
-# --- run as the trainer runs it -----------------------------------------------------------------
+# --- what to use instead, when an answer cannot run inside the trainer ------------------------
 
 _LOSS_OPS = ("use TensorFlow operations on the logits (tf.nn.softplus, "
              "tf.nn.sigmoid_cross_entropy_with_logits, tf.reduce_mean), not NumPy, float() or "
@@ -307,46 +307,6 @@ _FEATURE_OPS = ("use TensorFlow operations on the features (tf.reshape, tf.reduc
                 "with respect to the generated features.")
 
 
-def _traced(traced, what, failure, hint, hidden):
-    """:func:`harness.must_trace`; on a hidden case TensorFlow's own message, which names
-    the hidden shapes, is left out of the failure."""
-    __tracebackhide__ = True
-    try:
-        return _h.must_trace(traced, what, failure, hint)
-    except _h.GradingError:
-        if not hidden:
-            raise
-        raise _h.GradingError(f"{what} works on concrete values but fails {failure}, on a "
-                              f"hidden case. Hint: {hint}") from None
-
-
-def _as_the_trainer_runs_it(name, fn, args, hint, wrt=None, hidden=False):
-    """``fn(*args)`` traced into a tf.function without autograph, as GANTrainer compiles its
-    step, with the gradient of the result taken with respect to the arguments numbered
-    ``wrt`` (default: all; the trainer differentiates the loss through them): a NumPy or
-    Python-number answer that gives the right value eagerly is refused here, with ``hint``,
-    instead of crashing a training cell."""
-    __tracebackhide__ = True
-    tensors = tf.nest.map_structure(tf.constant, args)
-    specs = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), tensors)
-    wrt = range(len(args)) if wrt is None else wrt
-
-    def run(*inputs):
-        leaves = tf.nest.flatten([inputs[i] for i in wrt])
-        with tf.GradientTape() as tape:
-            tape.watch(leaves)
-            out = fn(*inputs)
-        if not isinstance(out, tf.Tensor | tf.Variable):
-            raise TypeError(f"it returned a {type(out).__name__}, not a TensorFlow tensor")
-        gradients = tape.gradient(out, leaves)
-        if any(g is None for g in gradients):
-            raise TypeError("no gradient flows from its result back to its inputs")
-        return out
-
-    traced = tf.function(run, input_signature=list(specs), autograph=False)
-    _traced(traced, name, "inside the trainer's compiled, differentiated step", hint, hidden)
-
-
 # --- the checks ---------------------------------------------------------------------------------
 
 @_h.check()
@@ -356,13 +316,10 @@ def check_smoothed_discriminator_loss(fn, hidden: bool = False, seed: int = 0, n
     seed = _h.hidden_seed(seed, hidden, nonce)
     check = "check_smoothed_discriminator_loss"
     cases = _cases(check, seed, hidden)
-    real, fake, alpha = cases[0][1]
     _h.value_check(check, "discriminator_loss_smoothed", fn, _reference_for(check), cases,
                    _smoothing_mistakes(), hidden, seed, nonfinite_hint=_STABLE,
-                   then=lambda: _as_the_trainer_runs_it(
-                       "discriminator_loss_smoothed",
-                       lambda r, f: fn(r, f, alpha), (real, fake), _LOSS_OPS,
-                       hidden=hidden))
+                   then=lambda: _h.compiled_loss("discriminator_loss_smoothed", fn,
+                                                 cases[0][1], _LOSS_OPS, hidden=hidden))
 
 
 @_h.check()
@@ -375,7 +332,7 @@ def check_feature_matching_loss(fn, hidden: bool = False, seed: int = 0, nonce=N
     try:
         _h.value_check(check, "feature_matching_loss", fn, _reference_for(check), cases,
                        _feature_mistakes(), hidden, seed,
-                       then=lambda: _as_the_trainer_runs_it(  # G's gradient: fake side
+                       then=lambda: _h.compiled_loss(  # G's gradient: the fake side
                            "feature_matching_loss", fn, cases[0][1], _FEATURE_OPS, wrt=[1],
                            hidden=hidden))
     except _h.GradingError as error:
@@ -446,13 +403,13 @@ def _mbd_symbolic(cls, what, b, c, a, hidden):
 
     traced = tf.function(run, input_signature=[tf.TensorSpec([None, a], tf.float32)],
                          autograph=False)
-    out = _traced(
+    out = _h.must_trace(
         traced, what, "on features whose batch size is not known yet, as when Keras builds "
         "the discriminator and the trainer differentiates it",
         "use TensorFlow operations on whole tensors (tf.matmul or tf.einsum, broadcasting "
         "M[:, None] - M[None, :], tf.reduce_sum, tf.exp), with no NumPy, .numpy() or Python "
         "loop over the batch: the batch size is unknown (None) when Keras builds the model.",
-        hidden)
+        hidden=hidden)
     if not isinstance(out, tf.Tensor) or out.shape.rank != 2 or out.shape[-1] != a + b:
         if hidden:  # the hidden sizes come from the nonce: the message does not name them
             raise _h.GradingError(f"{what} gives an output of the wrong shape on a hidden "
