@@ -3,6 +3,7 @@
 Run: .venv/bin/python benchmarks/bench_seeds.py 02_gan_tricks [--seeds 0 1 2] [--json out.json]
      .venv/bin/python benchmarks/bench_seeds.py 03_wgan
      .venv/bin/python benchmarks/bench_seeds.py 04_lsgan --seeds 0 1 2
+     .venv/bin/python benchmarks/bench_seeds.py 07_ada --seeds 1 2
 
 A notebook runs each experiment once, with ``SEED = 0`` (its hyperparameters cell). This
 script executes the source notebook itself in full mode, in the course's kernel, once per
@@ -14,7 +15,9 @@ the notebook's own result variables and prints, per configuration and quantity, 
 seed's value and their mean ± standard deviation.
 
 Minutes per seed on a 2-core Intel Xeon: about 2 for notebook 03's digits, 3 for notebook
-04's digits.
+04's digits. Notebook 07's three runs (8,000 steps without augmentation and with ADA, 3,000
+at p = 1) took 13 minutes per seed on a 2-core AMD EPYC with two seeds side by side, each
+pinned to one core (``TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 taskset -c 0 ...``).
 """
 
 from __future__ import annotations
@@ -58,6 +61,16 @@ SPECS = {
         "report": "{name: {'KID': r['kid'], 'KID s.e.': r['kid_std'], 'legibility': "
                   "r['legibility'], 'classes': r['classes_covered'], 'seconds': seconds} "
                   "for name, (_, seconds, r) in digit_runs.items()}",
+    },
+    "07_ada": {
+        "cells": ["kid_bias", "overfitting", "overfitting_plot", "ada", "ada_gain", "leaking"],
+        "report": "{**{name: {'KID': r['kid'], 'KID s.e.': r['kid_se'], 'legibility': "
+                  "r['legibility'], 'read only turned': leak[name], 'r_v at the end': "
+                  "rows[-1, 2], 'p at the end': rows[-1, 5], 'seconds': seconds[name]} "
+                  "for name, r, rows in zip(final, final.values(), "
+                  "(plain_rows, ada_rows, always_rows))}, "
+                  "'ADA against no augmentation': {'KID gain': gain, 'combined s.e.': combined, "
+                  "'gain / s.e.': gain / combined}}",
     },
 }
 
@@ -115,7 +128,8 @@ def main():
         for quantity in quantities:
             values = [per_seed[s][config][quantity] for s in args.seeds]
             fmt = {"legibility": ".1%", "classes": ".0f", "seconds": ".0f", "modes covered": ".0f",
-                   "high-quality %": ".1f", "warnings": ".0f"}.get(quantity, ".3f")
+                   "high-quality %": ".1f", "warnings": ".0f",
+                   "read only turned": ".1%"}.get(quantity, ".3f")
             mean, sd = sum(values) / len(values), 0.0
             if len(values) > 1:
                 sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5

@@ -505,9 +505,11 @@ def must_trace(traced, what: str, failure: str, hint: str, hidden: bool = False)
         if hidden:
             raise GradingError(f"{what} works on concrete values but fails {failure}, on a "
                                f"hidden case. Hint: {hint}") from None
+        first = (str(error).splitlines() or [""])[0]
+        if len(first) > 200:  # cut at a word, not inside one
+            first = first[:200].rsplit(" ", 1)[0] + " …"
         raise GradingError(f"{what} works on concrete values but fails {failure} "
-                           f"({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
-                           f"Hint: {hint}") from None
+                           f"({type(error).__name__}: {first}). Hint: {hint}") from None
 
 
 def one_update_each(d_opt, g_opt, discriminator, generator, order, step="train_step"):

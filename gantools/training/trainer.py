@@ -28,6 +28,39 @@ from .steps import StepMath
 PENALTIES = (None, "gp", "r1")
 
 
+def _in_notebook() -> bool:
+    """True in a Jupyter kernel (IPython with a kernel attached), not in a terminal IPython."""
+    if "ipykernel" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class _NotebookLine:
+    """Where tqdm writes in a notebook: each redraw replaces one text output, so the
+    notebook shows (and keeps when saved) the bar's latest line only."""
+
+    encoding = "utf-8"  # tqdm draws its bar with block characters, not #
+
+    def __init__(self):
+        from IPython.display import display
+
+        self.line = "training: compiling the step"
+        self.handle = display({"text/plain": self.line}, raw=True, display_id=True)
+
+    def write(self, text: str) -> None:
+        parts = [part.rstrip() for part in text.replace("\n", "\r").split("\r")]
+        parts = [part for part in parts if part]
+        if parts and parts[-1] != self.line:
+            self.line = parts[-1]
+            self.handle.update({"text/plain": self.line}, raw=True)
+
+    def flush(self) -> None:
+        pass
+
+
 class TrainingDiverged(FloatingPointError):
     """A loss or gradient norm became NaN or infinite."""
 
@@ -343,14 +376,17 @@ class GANTrainer(StepMath):
         iterator = self._iterator_for(dataset)
         target = self.step + steps
         # a log file (not a terminal, not a notebook) gets a line every 15 s. In a notebook
-        # the bar is text on stdout, redrawn in place: unlike a widget, it keeps its final
-        # state in a notebook executed without a browser (solutions, nbgrader's feedback)
-        notebook = "ipykernel" in sys.modules
+        # the bar is one text output replaced in place (a display handle, as the dashboard's
+        # pictures): a saved notebook keeps one line per bar, its final state, whichever
+        # client ran it, and no display output in between can split it
+        notebook = progress and _in_notebook()
         interactive = sys.stderr.isatty() or notebook
         bar = tqdm(total=steps, disable=not progress, desc="training", unit="step",
-                   dynamic_ncols=True, mininterval=0.1 if interactive else 15.0,
-                   file=sys.stdout if notebook else sys.stderr)
-        say = bar.write if progress else print
+                   dynamic_ncols=not notebook,
+                   mininterval=0.2 if interactive else 15.0,
+                   file=_NotebookLine() if notebook else sys.stderr)
+        say = bar.write if progress and not notebook else print
+        first = True
         with deferred_interrupt() as interrupted:
             try:
                 while self.step < target:
@@ -359,6 +395,9 @@ class GANTrainer(StepMath):
                     rows = self._run(k, iterator)
                     self._check_finite(rows, before + 1, checkpoint_dir)
                     self.history.append(rows)
+                    if first:  # the first call traced the step: its time is not a rate
+                        bar.unpause()
+                        first = False
                     bar.update(k)
                     last = rows[-1]
                     bar.set_postfix(d_loss=f"{last[0]:.3f}", g_loss=f"{last[1]:.3f}",

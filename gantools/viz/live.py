@@ -5,9 +5,8 @@ grid (from the fixed latent batch, so pictures over time are comparable) and the
 training curves, replaced in place every time it is called. It updates ordinary display
 outputs rather than widgets, so a notebook executed without a browser (the course's
 solutions, nbgrader's feedback) keeps the pictures as training ended. Its outputs are
-shown when it is created, before ``fit`` starts the progress bar: a display output shown
-after the bar's first line would split the bar in two in JupyterLab, a stale copy above
-the pictures and the live one below (``tests/course/test_browser.py`` looks at the page).
+shown when it is created, before ``fit`` starts the progress bar, so that the pictures sit
+above the bar (``tests/course/test_browser.py`` looks at the page).
 Outside a notebook it saves the same two figures as PNG files in the folder it is given
 (``samples.png`` and ``curves.png``, overwritten) and prints where they are; given no
 folder, it writes nothing and prints one line per call.

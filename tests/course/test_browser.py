@@ -355,7 +355,8 @@ def test_the_dashboard_and_the_progress_bar_update_in_place(browser_run):
     statuses = []
     for outputs in states:
         dash = _dashboard(outputs)
-        bars = [o for o in outputs if o["mime"] == STDOUT and "training:" in o["text"]]
+        bars = [o for o in outputs if o["mime"] in (STDOUT, "text/plain")
+                and "training:" in o["text"]]
         assert len(dash) <= 1, f"more than one dashboard at once: {outputs}"
         assert len(bars) <= 1, f"the progress bar was split: {[b['text'] for b in bars]}"
         if dash and outputs[dash[0]]["text"] not in statuses[-1:]:

@@ -306,6 +306,25 @@ def sigma_stopped(kernel, u):
     return normalize_sigma_stopped(kernel, u)
 
 
+def power_sigma_from_svd(W, u, iterations):  # the updates right, σ exact instead of estimated
+    for _ in range(iterations):
+        v = unit(mv(W, u, True))
+        u = unit(mv(W, v))
+    return tf.linalg.svd(W, compute_uv=False)[0], u, v
+
+
+def normalize_scaled(kernel, u):  # a value error: the message names one entry of W_SN
+    out, u = normalize_a(kernel, u)
+    return out * 1.01, u
+
+
+MISTAKES += [
+    ("check_power_iteration", power_sigma_from_svd, "exact largest singular value"),
+    # an entry's index in plain integers, as a student writes it (not NumPy's np.int64(2))
+    ("check_spectral_normalize", normalize_scaled,
+     r"normalized kernel\[\d+, \d+(, \d+, \d+)?\] expected"),
+]
+
 MISTAKES += [
     ("check_sn_critic", critic_with(keras.layers.SpectralNormalization), "overwrites the kernel"),
     ("check_sn_critic", critic_with(batch_norm=True), "batch normalization"),

@@ -192,7 +192,42 @@ def update_python(p, logits, target, steps):
     return min(max(float(p) + (accuracy - target) / steps, 0.0), 1.0)
 
 
+def kid_one_size(real, fake):  # m taken from the real set and used for the fake set too
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    m, d = len(real), real.shape[1]
+    k = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
+    pairs = m * (m - 1)
+    return ((k(real, real).sum() - np.trace(k(real, real))) / pairs
+            + (k(fake, fake).sum() - np.trace(k(fake, fake))) / pairs
+            - 2 * k(real, fake).sum() / (m * m))
+
+
+def translate_clipped(images, dx, dy):  # indices clipped into the image: edges repeated
+    h, w = images.shape[1], images.shape[2]
+    rows = tf.clip_by_value(tf.range(h)[None, :] - dy[:, None], 0, h - 1)
+    cols = tf.clip_by_value(tf.range(w)[None, :] - dx[:, None], 0, w - 1)
+    out = tf.gather(images, rows, axis=1, batch_dims=1)
+    return tf.gather(out, cols, axis=2, batch_dims=1)
+
+
+def kid_cross_by_m_squared(real, fake):  # only the cross sum uses m twice
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    m, n, d = len(real), len(fake), real.shape[1]
+    k = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
+    return ((k(real, real).sum() - np.trace(k(real, real))) / (m * (m - 1))
+            + (k(fake, fake).sum() - np.trace(k(fake, fake))) / (n * (n - 1))
+            - 2 * k(real, fake).sum() / (m * m))
+
+
 MISTAKES = [
+    ("check_kid", kid_one_size, "one size is used for both sets"),
+    ("check_kid", kid_cross_by_m_squared, "one size is used for both sets"),
+    # a 1-element array passes a value check, then float() in the notebook's next cell fails
+    ("check_kid", lambda r, f: np.array([kid_numpy(r, f)]), "0-d array"),
+    ("check_kid", lambda r, f: [float(kid_numpy(r, f))], "0-d array"),
+    ("check_update_probability", lambda p, logits, target, steps: tf.reshape(
+        update_tf(p, logits, target, steps), [1]), r"shape \(\)"),
+    ("check_translate", translate_clipped, "repeat the image's edge"),
     ("check_kid", kid_biased, "biased estimator"),
     ("check_kid", kid_no_scale, "missing the 1/d"),
     ("check_kid", lambda r, f: load()._kid_divided_by_squares(r, f), r"divided by m²"),

@@ -43,9 +43,14 @@ def test_solution_shows_training_as_it_ended(source):
     assert not [o for o in outputs
                 if "application/vnd.jupyter.widget-view+json" in o.get("data", {})], \
         "a widget shows nothing in a notebook read without a live front end"
-    bars = [line for o in outputs if o.output_type == "stream"
-            for line in o.text.splitlines() if line.startswith("training:")]
-    assert bars and all("100%" in line for line in bars), bars[:3]
+    # each bar is one display output replaced in place: its final line, and no redraws
+    bars = [o.data["text/plain"] for o in outputs if o.output_type == "display_data"
+            and o.data.get("text/plain", "").startswith("training:")]
+    assert bars and all("100%" in bar and "\n" not in bar for bar in bars), bars[:3]
+    redraws = [line for o in outputs if o.output_type == "stream"
+               for line in o.text.replace("\r", "\n").splitlines()
+               if line.startswith("training:")]
+    assert not redraws, redraws[:3]
 
 
 TENSORFLOW_NOISE = re.compile(r"^[IWEF]\d{4} |absl::|cuInit|cuda drivers|oneDNN custom operations"

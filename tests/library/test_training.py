@@ -664,3 +664,41 @@ def test_steps_are_compiled_unless_the_library_is_told_to_run_them_eagerly(
     other = GANTrainer(gm.mlp_generator(4, (8,)), gm.mlp_discriminator(hidden=(8,)), seed=0)
     np.testing.assert_allclose(other.fit(ring, 2, progress=False, every=2)["d_loss"],
                                history["d_loss"], rtol=1e-5, atol=1e-6)
+
+
+def test_in_a_notebook_the_bar_is_one_output_replaced_in_place(monkeypatch, capsys):
+    """In a notebook the progress bar is one display output that each redraw replaces, so a
+    saved notebook keeps its final line whichever client ran it; the diagnostics and the
+    callbacks' prints go to stdout beside it, and nothing of the bar does."""
+    from IPython import display as ipd
+
+    from gantools.training import trainer as trainer_module
+
+    shown, updates = [], []
+
+    class Handle:
+        def update(self, obj, raw=False):
+            assert raw and set(obj) == {"text/plain"}
+            updates.append(obj["text/plain"])
+
+    def display(obj, raw=False, display_id=False):
+        assert raw and display_id is True  # updatable: the last state is what stays
+        shown.append(obj["text/plain"])
+        return Handle()
+
+    monkeypatch.setattr(ipd, "display", display)
+    monkeypatch.setattr(trainer_module, "_in_notebook", lambda: True)
+    trainer = GANTrainer(gm.mlp_generator(4, (8,)), gm.mlp_discriminator(hidden=(8,)), seed=0)
+    trainer.fit(gd.load("ring", batch_size=16), 12, every=5,
+                callbacks=[lambda t: print(f"callback at {t.step}")])
+    out = capsys.readouterr().out
+    assert len(shown) == 1, shown  # one bar, one output
+    assert updates and all(line.startswith("training:") and "\n" not in line
+                           and "\r" not in line for line in updates), updates
+    assert "100%" in updates[-1] and "12/12" in updates[-1] and "█" in updates[-1]
+    assert len(set(updates)) == len(updates)  # a redraw that changes nothing is not sent
+    assert out.splitlines() == ["callback at 5", "callback at 10", "callback at 12"]
+    # outside a notebook, nothing is displayed
+    monkeypatch.setattr(trainer_module, "_in_notebook", lambda: False)
+    trainer.fit(gd.load("ring", batch_size=16), 2)
+    assert len(shown) == 1

@@ -119,9 +119,9 @@ def _power_mistakes():
 
     return [
         ("the transposes are swapped. With W of shape (m, n) and u of m entries, "
-         "v ← Wᵀu / ‖Wᵀu‖ (n entries), then u ← W v / ‖W v‖ (m entries); some course "
-         "material writes the update with W and Wᵀ exchanged, which computes the singular "
-         "vectors of Wᵀ.", swapped),
+         "v ← Wᵀu / ‖Wᵀu‖ (n entries), then u ← W v / ‖W v‖ (m entries). Write-ups that store W as "
+         "(in, out), as Keras stores a Dense kernel, exchange W and Wᵀ; here W is (m, n), "
+         "and the swapped update computes the singular vectors of Wᵀ.", swapped),
         ("v is not normalized: v ← Wᵀu / ‖Wᵀu‖.",
          run(lambda w, u: (_unit(w @ (w.T @ u)), w.T @ u))),
         ("u is not normalized: u ← W v / ‖W v‖.",
@@ -197,6 +197,16 @@ def _power_hint(got, w, u, k):
         if all(np.shape(g) == np.shape(x) for g, x in zip(got, want, strict=True)) \
                 and _same_triple(got, want):
             return f" Hint: {text}"
+    w64 = np.asarray(w, np.float64)
+    exact, estimate = np.linalg.svd(w64, compute_uv=False)[0], _power_iteration(w, u, k)[0]
+    sigma = np.asarray(got[0], np.float64)
+    if sigma.size == 1 and abs(float(sigma.reshape(())) - exact) <= 1e-5 * exact \
+            and abs(estimate - exact) > 1e-4 * exact:
+        return (" Hint: sigma is the exact largest singular value (as an SVD gives it), not "
+                "Algorithm 1's estimate after `iterations` steps from the given u. Run the "
+                "two updates and return σ = uᵀ W v: a layer does one cheap iteration per "
+                "training step and carries u to the next, where an SVD would cost far more "
+                "at every step.")
     return ""
 
 
@@ -221,8 +231,8 @@ def _run_power(fn, w, u, k, what, hidden=False):
             f"{what} fails on {where}: the shapes of a product do not fit. Hint: with W of "
             "shape (m, n), u has m entries and v n entries: v ← Wᵀu / ‖Wᵀu‖ "
             "(tf.linalg.matvec(W, u, transpose_a=True)), then u ← W v / ‖W v‖. If you wrote "
-            "v ← W u, the transposes are swapped (some course material writes the update "
-            "with W and Wᵀ exchanged).") from None
+            "v ← W u, the transposes are swapped (write-ups that store W as (in, out), as "
+            "Keras stores a Dense kernel, exchange W and Wᵀ).") from None
     return _triple(got, what, m, n)
 
 
@@ -469,7 +479,7 @@ def check_spectral_normalize(fn, hidden: bool = False, seed: int = 0, nonce=None
                                       f"({case.split(' of shape')[0]}).{found}")
             i = np.unravel_index(int(np.argmax(np.abs(got - want))), want.shape)
             raise _h.GradingError(
-                f"{what} on {case}: {name}{list(i) if got.ndim else ''} expected "
+                f"{what} on {case}: {name}{[int(k) for k in i] if got.ndim else ''} expected "
                 f"{want[i]:.6f}, got {got[i]:.6f}.{found}")
         grad = _gradient_of(fn, kernel, u, probe, what)
         want_grad = _gradient(kernel, u, probe)

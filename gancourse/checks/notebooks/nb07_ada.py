@@ -47,8 +47,26 @@ def _kid_divided_by_squares(real, fake):
             + (k_ff.sum() - np.trace(k_ff)) / len(fake) ** 2 - 2.0 * _kernel(real, fake).mean())
 
 
+def _kid_one_size(real, fake, pairs=True, cross=False):
+    """The unbiased estimator with the real set's size m used in place of the fake set's n:
+    for the fake pairs (``pairs``), for the cross sum (``cross``), or for both."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    m, n = len(real), len(fake)
+    k_rr, k_ff, k_rf = _kernel(real, real), _kernel(fake, fake), _kernel(real, fake)
+    fake_pairs = m * (m - 1) if pairs else n * (n - 1)
+    return ((k_rr.sum() - np.trace(k_rr)) / (m * (m - 1))
+            + (k_ff.sum() - np.trace(k_ff)) / fake_pairs
+            - 2.0 * k_rf.sum() / (m * (m if cross else n)))
+
+
 def _kid_mistakes():
+    one_size = ("one size is used for both sets: the real set has m vectors and the fake set "
+                "n, which may differ. Divide the fake pairs by n(n − 1) and the cross sum by "
+                "m·n (or take its mean).")
     return [
+        (one_size, _kid_one_size),
+        (one_size, lambda r, f: _kid_one_size(r, f, cross=True)),
+        (one_size, lambda r, f: _kid_one_size(r, f, pairs=False, cross=True)),
         ("the diagonal terms k(x_i, x_i) are kept: that is the biased estimator, which is "
          "positive even for two samples of one distribution. Average k(x_i, x_j) over i ≠ j "
          "only: subtract the trace and divide by m(m − 1).",
@@ -103,9 +121,12 @@ def check_kid(fn, hidden: bool = False, seed: int = 0, nonce=None):
         with _h.student_code(what):
             out = fn(real, fake)
             got = np.asarray(out, np.float64)
-        if got.size != 1:
-            raise _h.GradingError(f"{what} should return one number, got an array of shape "
-                                  f"{got.shape}.")
+        if got.ndim != 0:
+            raise _h.GradingError(f"{what} should return one number (a float, or a 0-d array "
+                                  f"or tensor), got an array of shape {got.shape}: the "
+                                  f"notebook calls float({what}(...)), which needs a single "
+                                  "value. Return the sum's value itself, not a list or a "
+                                  "1-element array.")
         got = float(got.reshape(()))
         want = _kid(real, fake)
         if not np.isfinite(got) or not _kid_close(got, want):
@@ -144,7 +165,20 @@ def _translate_mistakes():
         return np.stack([np.roll(x[b], (int(dy[b]), int(dx[b])), axis=(0, 1))
                          for b in range(len(x))])
 
+    def clipped(x, dx, dy):
+        h, w = x.shape[1:3]
+        out = np.empty_like(np.asarray(x, np.float64))
+        for b in range(len(x)):
+            rows = np.clip(np.arange(h) - int(dy[b]), 0, h - 1)
+            cols = np.clip(np.arange(w) - int(dx[b]), 0, w - 1)
+            out[b] = np.asarray(x, np.float64)[b][rows][:, cols]
+        return out
+
     return [
+        ("the uncovered pixels repeat the image's edge row or column (the source indices are "
+         "clipped into the image): they must be 0. Pad the images with zeros first and "
+         "gather from the padded images, or set the pixels whose source lies outside to 0.",
+         clipped),
         ("dx and dy are swapped: dx moves the image right (along the width, axis 2), dy moves "
          "it down (along the height, axis 1).", lambda x, dx, dy: _translate(x, dy, dx)),
         ("the image moves the wrong way: a positive dx moves the content right, "
@@ -291,9 +325,11 @@ def check_update_probability(fn, hidden: bool = False, seed: int = 0, nonce=None
             with _h.student_code(what):
                 out = fn(tf.constant(p, tf.float32), tf.constant(logits), target, steps)
                 got = np.asarray(out, np.float64)
-            if got.size != 1:
-                raise _h.GradingError(f"{what} should return the new p, one number; got an "
-                                      f"array of shape {got.shape}.")
+            if got.ndim != 0:
+                raise _h.GradingError(f"{what} should return the new p, one number (a "
+                                      f"scalar tensor, shape ()); got shape {got.shape}. "
+                                      "tf.reduce_mean over the batch gives a scalar; do not "
+                                      "keep a batch axis or wrap p in a list.")
             got = float(got.reshape(()))
             expected_now = _update(want, logits, target, steps)
             if not np.isfinite(got) or abs(got - expected_now) > 1e-6:
