@@ -83,6 +83,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_seeds.py 02_gan_tricks
 	$(PY) benchmarks/bench_seeds.py 03_wgan
 	$(PY) benchmarks/bench_seeds.py 04_lsgan
+	$(PY) benchmarks/bench_seeds.py 05_spectral_norm
 
 # bubblewrap isolates the kernels that autograde student submissions (docs/grading.md)
 sandbox:

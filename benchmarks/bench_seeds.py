@@ -3,6 +3,7 @@
 Run: .venv/bin/python benchmarks/bench_seeds.py 02_gan_tricks [--seeds 0 1 2] [--json out.json]
      .venv/bin/python benchmarks/bench_seeds.py 03_wgan
      .venv/bin/python benchmarks/bench_seeds.py 04_lsgan --seeds 0 1 2
+     .venv/bin/python benchmarks/bench_seeds.py 05_spectral_norm --set STEPS=600
      .venv/bin/python benchmarks/bench_seeds.py 07_ada --seeds 1 2
 
 A notebook runs each experiment once, with ``SEED = 0`` (its hyperparameters cell). This
@@ -15,9 +16,13 @@ the notebook's own result variables and prints, per configuration and quantity, 
 seed's value and their mean ± standard deviation.
 
 Minutes per seed on a 2-core Intel Xeon: about 2 for notebook 03's digits, 3 for notebook
-04's digits. Notebook 07's three runs (8,000 steps without augmentation and with ADA, 3,000
-at p = 1) took 13 minutes per seed on a 2-core AMD EPYC with two seeds side by side, each
-pinned to one core (``TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 taskset -c 0 ...``).
+04's digits. On a 2-core AMD EPYC with two seeds side by side, each pinned to one core:
+6.5 minutes per seed for notebook 05's five runs, 13 for notebook 07's three (8,000 steps
+without augmentation and with ADA, 3,000 at p = 1), each started as
+``TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 taskset -c 0 ...``.
+
+``--set NAME=VALUE`` changes hyperparameters of the notebook for the rerun (appended to its
+hyperparameters cell after ``SEED``), e.g. a longer budget.
 """
 
 from __future__ import annotations
@@ -62,6 +67,15 @@ SPECS = {
                   "r['legibility'], 'classes': r['classes_covered'], 'seconds': seconds} "
                   "for name, (_, seconds, r) in digit_runs.items()}",
     },
+    "05_spectral_norm": {
+        "cells": ["sigma_train", "hard_setting", "sn_vs_wgan_gp"],
+        "report": "{**{label: {'KID': r['kid'], 'KID s.e.': r['kid_std'], 'legibility': "
+                  "r['legibility'], 'classes': r['classes_covered'], 'diversity': "
+                  "r['diversity'], 'sigma product at the end': "
+                  "float(np.prod(r['sigmas'].effective[-1])), 'seconds': r['seconds']} "
+                  "for label, r in runs.items()}, "
+                  "'SN-GAN against WGAN-GP': {'KID gap': gap, 'gap / s.e.': gap / combined}}",
+    },
     "07_ada": {
         "cells": ["kid_bias", "overfitting", "overfitting_plot", "ada", "ada_gain", "leaking"],
         "report": "{**{name: {'KID': r['kid'], 'KID s.e.': r['kid_se'], 'legibility': "
@@ -75,8 +89,9 @@ SPECS = {
 }
 
 
-def run(name: str, seed: int) -> dict:
+def run(name: str, seed: int, overrides: dict[str, str] | None = None) -> dict:
     spec = SPECS[name]
+    overrides = overrides or {}
     nb = nbformat.read(ROOT / "course" / "source" / name / f"{name}.ipynb", as_version=4)
     keep = []
     for cell in nb.cells:
@@ -88,7 +103,13 @@ def run(name: str, seed: int) -> dict:
             if "\nSEED = " not in "\n" + cell.source:
                 raise SystemExit(f"{name}'s hyperparameters cell defines no SEED; the "
                                  "experiment cannot be rerun with another seed.")
+            for var in overrides:
+                if f"\n{var} = " not in "\n" + cell.source:
+                    raise SystemExit(f"{name}'s hyperparameters cell defines no {var}; "
+                                     "--set can only change a hyperparameter it defines.")
             cell.source += f"\nSEED = {seed}  # set by benchmarks/bench_seeds.py\n"
+            cell.source += "".join(f"{var} = {value}  # --set\n"
+                                   for var, value in overrides.items())
         if grade_id in ("setup", "hyperparameters") or meta.get("solution") \
                 or grade_id in spec["cells"]:
             keep.append(cell)
@@ -113,14 +134,24 @@ def main():
     parser.add_argument("notebook", choices=sorted(SPECS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--json", type=Path, help="also write the per-seed values here")
+    parser.add_argument("--set", metavar="NAME=VALUE", nargs="+", default=[],
+                        help="change hyperparameters (a Python expression each), e.g. "
+                             "--set FIVE_D_STEPS=1500")
     args = parser.parse_args()
+    overrides = {}
+    for item in args.set:
+        var, sep, value = item.partition("=")
+        if not sep or not var.strip().isidentifier() or not value.strip():
+            parser.error(f"--set takes NAME=VALUE, got {item!r}")
+        overrides[var.strip()] = value.strip()
     per_seed = {}
     for seed in args.seeds:
         started = time.perf_counter()
-        per_seed[seed] = run(args.notebook, seed)
+        per_seed[seed] = run(args.notebook, seed, overrides)
         print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
-    print(f"\n{args.notebook}, seeds {args.seeds}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs\n")
+    changed = "".join(f", {var} = {value}" for var, value in overrides.items())
+    cpu = platform.processor() or platform.machine()
+    print(f"\n{args.notebook}{changed}, seeds {args.seeds}; {cpu}, {os.cpu_count()} CPUs\n")
     print("| configuration | quantity | per seed | mean ± sd |")
     print("|---|---|---|---|")
     first = per_seed[args.seeds[0]]

@@ -158,3 +158,14 @@ def quiet_tensorflow_import() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def in_notebook() -> bool:
+    """True in a Jupyter kernel (IPython with a kernel attached: JupyterLab, Notebook,
+    VS Code, nbgrader's executions), False in a terminal IPython, a script or pytest."""
+    if "ipykernel" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None

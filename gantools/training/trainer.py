@@ -28,16 +28,6 @@ from .steps import StepMath
 PENALTIES = (None, "gp", "r1")
 
 
-def _in_notebook() -> bool:
-    """True in a Jupyter kernel (IPython with a kernel attached), not in a terminal IPython."""
-    if "ipykernel" not in sys.modules:
-        return False
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
 class _NotebookLine:
     """Where tqdm writes in a notebook: each redraw replaces one text output, so the
     notebook shows (and keeps when saved) the bar's latest line only."""
@@ -379,7 +369,7 @@ class GANTrainer(StepMath):
         # the bar is one text output replaced in place (a display handle, as the dashboard's
         # pictures): a saved notebook keeps one line per bar, its final state, whichever
         # client ran it, and no display output in between can split it
-        notebook = progress and _in_notebook()
+        notebook = progress and runtime.in_notebook()
         interactive = sys.stderr.isatty() or notebook
         bar = tqdm(total=steps, disable=not progress, desc="training", unit="step",
                    dynamic_ncols=not notebook,

@@ -19,18 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime import in_notebook
 from .images import image_grid
 from .plots import plot_history, scatter_2d
-
-
-def in_notebook() -> bool:
-    """True inside a Jupyter kernel (JupyterLab, Notebook, VS Code)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def _png(fig) -> bytes:

@@ -147,3 +147,32 @@ def test_a_compiled_leaky_relu_step_prints_no_grappler_error_in_the_course(mode)
                           capture_output=True, text=True, timeout=120, check=True)
     assert ("remapper failed" in proc.stderr) == (mode == "remapper on"), proc.stderr[-2000:]
     assert proc.stdout.strip()
+
+
+def test_in_notebook_is_true_only_where_a_kernel_is_attached(monkeypatch):
+    """The trainer's progress bar and the live dashboard both ask runtime.in_notebook."""
+    import IPython
+
+    from gantools.training import trainer
+    from gantools.viz import live
+
+    assert not runtime.in_notebook()  # pytest: no ipykernel shell
+    assert trainer.runtime.in_notebook is runtime.in_notebook
+    assert live.in_notebook is runtime.in_notebook
+
+    class Shell:
+        kernel = None
+
+    monkeypatch.setitem(sys.modules, "ipykernel", sys.modules.get("ipykernel", object()))
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
+    assert not runtime.in_notebook()  # terminal IPython: a shell without a kernel
+    Shell.kernel = object()
+    assert runtime.in_notebook()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    assert not runtime.in_notebook()
+
+
+def test_a_kernel_of_the_course_reports_that_it_is_a_notebook():
+    kernel.ensure_installed()
+    code = "import json; from gantools import runtime; print(json.dumps(runtime.in_notebook()))"
+    assert run_in_kernel(code, dict(os.environ)) is True

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import gantools.data as gd
 import gantools.models as gm
+from gantools import runtime
 from gantools.training import METRICS, GANTrainer, History, TrainingDiverged, diagnostics
 from gantools.training.ema import clone_generator, ema_update, warmup_decay
 
@@ -672,7 +673,6 @@ def test_in_a_notebook_the_bar_is_one_output_replaced_in_place(monkeypatch, caps
     callbacks' prints go to stdout beside it, and nothing of the bar does."""
     from IPython import display as ipd
 
-    from gantools.training import trainer as trainer_module
 
     shown, updates = [], []
 
@@ -687,7 +687,7 @@ def test_in_a_notebook_the_bar_is_one_output_replaced_in_place(monkeypatch, caps
         return Handle()
 
     monkeypatch.setattr(ipd, "display", display)
-    monkeypatch.setattr(trainer_module, "_in_notebook", lambda: True)
+    monkeypatch.setattr(runtime, "in_notebook", lambda: True)
     trainer = GANTrainer(gm.mlp_generator(4, (8,)), gm.mlp_discriminator(hidden=(8,)), seed=0)
     trainer.fit(gd.load("ring", batch_size=16), 12, every=5,
                 callbacks=[lambda t: print(f"callback at {t.step}")])
@@ -699,6 +699,6 @@ def test_in_a_notebook_the_bar_is_one_output_replaced_in_place(monkeypatch, caps
     assert len(set(updates)) == len(updates)  # a redraw that changes nothing is not sent
     assert out.splitlines() == ["callback at 5", "callback at 10", "callback at 12"]
     # outside a notebook, nothing is displayed
-    monkeypatch.setattr(trainer_module, "_in_notebook", lambda: False)
+    monkeypatch.setattr(runtime, "in_notebook", lambda: False)
     trainer.fit(gd.load("ring", batch_size=16), 2)
     assert len(shown) == 1

@@ -504,8 +504,8 @@ def check_spectral_normalize(fn, hidden: bool = False, seed: int = 0, nonce=None
 
 # --- exercise 3: the spectral-normalized critic ----------------------------------------------
 
-_CRITIC_SIZES = [(32, 3), (16, 1)]
-_HIDDEN_IMAGE_SIZES = (8, 16, 32)  # what the exercise's halving loop handles (down to 4×4)
+_CRITIC_SIZES = [(28, 1), (32, 3)]  # the notebook's digits, and a colour size
+_HIDDEN_IMAGE_SIZES = (8, 16, 28, 32)  # what the exercise's halving loop handles (to 4 or 7)
 _HIDDEN_CHANNELS = (1, 2, 3, 4)
 # the critic may wrap its layers in gantools' SpectralNorm (with the student's function or,
 # once exercise 2 passes, gantools' own); its code is told by the file it was compiled from
