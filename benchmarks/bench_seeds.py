@@ -136,7 +136,7 @@ def main():
     parser.add_argument("--json", type=Path, help="also write the per-seed values here")
     parser.add_argument("--set", metavar="NAME=VALUE", nargs="+", default=[],
                         help="change hyperparameters (a Python expression each), e.g. "
-                             "--set FIVE_D_STEPS=1500")
+                             "--set STEPS=1500")
     args = parser.parse_args()
     overrides = {}
     for item in args.set:
