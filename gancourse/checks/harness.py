@@ -678,6 +678,29 @@ def function_kind(fn) -> str | None:
         return None
 
 
+_GRID_STEP = 1.0 / 128  # exact in float32: a slope's round-off is ~1e-4 for |f| ≤ 10
+_GRID = np.arange(-6.0, 6.0, _GRID_STEP, dtype=np.float32)
+
+
+def largest_slope(fn, like=None) -> float | None:
+    """The largest |f(x + h) − f(x)| / h of an elementwise map over x in [−6, 6), h = 1/128:
+    how far it can stretch a difference (SELU 1.76, GELU 1.13, ReLU and LeakyReLU(0.2) 1).
+    ``fn`` is called on a tensor shaped like ``like`` (a layer that needs its input's
+    shape) or on one row; None when it cannot take the probe or changes its shape."""
+    shape = (1, _GRID.size) if like is None else tuple(int(n) for n in np.shape(like))
+    size = int(np.prod(shape))
+    x = np.resize(_GRID, size).reshape(shape)
+    try:
+        low = np.asarray(fn(tf.constant(x)), np.float64)
+        high = np.asarray(fn(tf.constant(x + np.float32(_GRID_STEP))), np.float64)
+    except Exception:  # noqa: BLE001 - a callable that cannot take the probe tells nothing
+        return None
+    if low.shape != x.shape or high.shape != x.shape:
+        return None
+    slopes = np.abs(high - low) / _GRID_STEP
+    return float(np.nanmax(slopes)) if np.isfinite(slopes).any() else None
+
+
 def activation_kinds(model, x) -> list[str]:
     """The kinds of every activation that ran in ``model(x)``: each weightless layer whose
     output is an elementwise function of its input, and each layer's ``activation``."""

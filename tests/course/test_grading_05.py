@@ -93,15 +93,43 @@ def sn_critic_functional(image_size, channels, width=8):  # gantools' own normal
     return keras.Model(x, SpectralNorm(keras.layers.Dense(1))(h))
 
 
+def power_u_first(W, u, iterations):  # u updated first, v computed from the new u
+    for _ in range(iterations):
+        u = unit(mv(W, unit(mv(W, u, True))))
+        v = unit(mv(W, u, True))
+    return tf.tensordot(u, mv(W, v), 1), u, v
+
+
+def power_dividing_by(norm):
+    def fn(W, u, iterations):
+        for _ in range(iterations):
+            v = mv(W, u, True)
+            v = v / norm(v)
+            u = mv(W, v)
+            u = u / norm(u)
+        return tf.tensordot(u, mv(W, v), 1), u, v
+    return fn
+
+
+def unit(x):
+    return x / tf.norm(x)
+
+
+def mv(W, x, t=False):
+    return tf.linalg.matvec(W, x, transpose_a=t)
+
+
 HONEST = [
     ("check_power_iteration", power_a),
     ("check_power_iteration", power_b),
-    ("check_power_iteration", power_numpy),
     ("check_spectral_normalize", normalize_a),
     ("check_spectral_normalize", normalize_b),
     ("check_sn_critic", sn_critic()),
     ("check_sn_critic", sn_critic(normalize_b)),
     ("check_sn_critic", sn_critic_functional),
+    # activations whose slope is at most 1 are fine, as the text says
+    ("check_sn_critic", lambda size, channels: elu_critic(size, channels)),
+    ("check_sn_critic", lambda size, channels: tanh_critic(size, channels)),
 ]
 
 
@@ -189,14 +217,6 @@ def power_with(update, sigma_of=None):
     return fn
 
 
-def mv(W, x, t=False):
-    return tf.linalg.matvec(W, x, transpose_a=t)
-
-
-def unit(x):
-    return x / tf.norm(x)
-
-
 def power_swapped(W, u, iterations):
     for _ in range(iterations):
         v = unit(mv(W, u))
@@ -274,22 +294,29 @@ MISTAKES += [
 ]
 
 
-def critic_with(wrap=None, batch_norm=False, bare_dense=False, sigmoid=False):
+def critic_with(wrap=None, batch_norm=False, bare_dense=False, sigmoid=False,
+                activation=lambda: keras.layers.LeakyReLU(0.2), conv_activation=None):
     def build(image_size, channels):
         wrapper = wrap or (lambda layer: SpectralNorm(layer, normalize=normalize_a))
         model = keras.Sequential([keras.Input((image_size, image_size, channels))])
         size = image_size
         while size > 4:
-            model.add(wrapper(keras.layers.Conv2D(8, 4, strides=2, padding="same")))
+            model.add(wrapper(keras.layers.Conv2D(8, 4, strides=2, padding="same",
+                                                  activation=conv_activation)))
             if batch_norm:
                 model.add(keras.layers.BatchNormalization())
-            model.add(keras.layers.LeakyReLU(0.2))
+            if activation is not None:
+                model.add(activation())
             size //= 2
         model.add(keras.layers.Flatten())
         dense = keras.layers.Dense(1, activation="sigmoid" if sigmoid else None)
         model.add(dense if bare_dense else wrapper(dense))
         return model
     return build
+
+
+elu_critic = critic_with(activation=lambda: keras.layers.Activation("elu"))
+tanh_critic = critic_with(activation=None, conv_activation="tanh")
 
 
 class FrobeniusNorm(keras.layers.Wrapper):
@@ -326,7 +353,25 @@ MISTAKES += [
 ]
 
 MISTAKES += [
+    # NumPy gives the right values eagerly; spectral_normalize calls it in a compiled step
+    ("check_power_iteration", power_numpy, "fails inside a tf.function"),
+    ("check_power_iteration", power_u_first, "u was updated first"),
+    ("check_power_iteration", power_dividing_by(lambda x: tf.reduce_sum(x ** 2)),
+     "squared norm"),
+    ("check_power_iteration", power_dividing_by(lambda x: tf.reduce_sum(tf.abs(x))), "L1 norm"),
+    # any other wrong divisor leaves vectors of the wrong length, and says so
+    ("check_power_iteration", power_dividing_by(lambda x: tf.reduce_max(tf.abs(x))),
+     r"has length [\d.]+, not 1"),
+]
+
+MISTAKES += [
     ("check_sn_critic", critic_with(keras.layers.SpectralNormalization), "overwrites the kernel"),
+    ("check_sn_critic", critic_with(activation=lambda: keras.layers.Activation("selu")),
+     r"stretches differences by up to 1\.7"),
+    ("check_sn_critic", critic_with(activation=None, conv_activation="gelu"),
+     r"stretches differences by up to 1\.1"),
+    ("check_sn_critic", critic_with(activation=lambda: keras.layers.LeakyReLU(1.5)),
+     r"up to 1\.50"),
     ("check_sn_critic", critic_with(batch_norm=True), "batch normalization"),
     ("check_sn_critic", critic_with(bare_dense=True), "is not spectral-normalized"),
     ("check_sn_critic", critic_with(sigmoid=True), "no activation"),
@@ -399,3 +444,17 @@ def test_power_iteration_converges_at_the_rates_the_notebook_states(ratio):
     np.testing.assert_allclose(angle_factor, ratio ** 2, rtol=0.02)
     np.testing.assert_allclose(error_factor, ratio ** 4, rtol=0.04)
     assert errors[-1] > 1e-13  # 1,000 times float64's round-off: the slopes are the math's
+
+
+@pytest.mark.parametrize("fn, slope", [
+    (tf.nn.relu, 1.0), (lambda x: tf.nn.leaky_relu(x, 0.2), 1.0), (tf.tanh, 1.0),
+    (tf.sigmoid, 0.25), (lambda x: 2.0 * x, 2.0),
+    # SELU: λα eᵗ on the negative side, largest next to 0, λα = 1.0507 · 1.6733 = 1.7581;
+    # the probe's secant over [−h, 0] gives λα (1 − e^{−h}) / h, h = 1/128
+    (tf.nn.selu, 1.0507009873554805 * 1.6732632423543772 * 128 * (1 - np.exp(-1 / 128))),
+])
+def test_largest_slope_matches_the_closed_form(fn, slope):
+    from gancourse.checks import harness
+
+    # the grid is exact in float32; products of values up to 6 keep ~1e-4 of a slope
+    assert harness.largest_slope(fn) == pytest.approx(slope, abs=2e-3)

@@ -142,6 +142,21 @@ def _power_mistakes():
          "σ = uᵀ W v after u ← W v / ‖W v‖.",
          run(lambda w, u: (_unit(w @ _unit(w.T @ u)), _unit(w.T @ u)),
              sigma_of=lambda w, u, v, u0: u0 @ w @ v)),
+        ("the two updates run in the wrong order: u was updated first and v computed from the "
+         "new u. Algorithm 1 starts from the given u: v ← Wᵀu / ‖Wᵀu‖ first, then "
+         "u ← W v / ‖W v‖, so the v returned is the one the last u was computed from.",
+         run(lambda w, u: (lambda new_u: (new_u, _unit(w.T @ new_u)))(
+             _unit(w @ _unit(w.T @ u))))),
+        ("each step divides by the squared norm (the sum of squares) instead of the norm. "
+         "Divide by tf.norm(x), the square root of the sum of squares, so that u and v have "
+         "length 1.",
+         run(lambda w, u: (lambda v: (w @ v / np.sum((w @ v) ** 2), v))(
+             w.T @ u / np.sum((w.T @ u) ** 2)))),
+        ("each step divides by the sum of absolute values (the L1 norm) instead of the "
+         "Euclidean norm. Divide by tf.norm(x) (ord 2, the default), so that u and v have "
+         "length 1.",
+         run(lambda w, u: (lambda v: (w @ v / np.sum(np.abs(w @ v)), v))(
+             w.T @ u / np.sum(np.abs(w.T @ u))))),
         ("only one iteration ran: repeat the two updates `iterations` times.",
          lambda w, u, k: _power_iteration(w, u, 1)),
         ("u and v are returned in the wrong order: return (sigma, u, v).",
@@ -207,6 +222,13 @@ def _power_hint(got, w, u, k):
                 "two updates and return σ = uᵀ W v: a layer does one cheap iteration per "
                 "training step and carries u to the next, where an SVD would cost far more "
                 "at every step.")
+    # any other way of dividing by the wrong number leaves a vector that is not of length 1
+    for name, x in (("v", got[2]), ("u", got[1])):
+        length = float(np.linalg.norm(np.asarray(x, np.float64)))
+        if np.isfinite(length) and abs(length - 1.0) > 1e-3:
+            return (f" Hint: the returned {name} has length {length:.4g}, not 1. Each step "
+                    "divides the vector it just computed by its Euclidean norm, tf.norm(x) "
+                    "(the square root of the sum of squares).")
     return ""
 
 
@@ -259,10 +281,45 @@ def check_power_iteration(fn, hidden: bool = False, seed: int = 0, nonce=None):
                 f"{what} on {case}: expected {name} = {np.round(want[index], 5)}, got "
                 f"{np.round(got[index], 5)}.{found}")
         values += [got[0], *got[1], *got[2]]
+    _power_compiled(fn, seed, hidden, what)
     _converges(fn, seed, hidden, what)
     _h.report_values("check_power_iteration", hidden, seed, values)
     _h.passed(f"{what} follows Algorithm 1 and converges to the SVD's top singular pair"
               + (" on the hidden cases." if hidden else "."))
+
+
+_COMPILED_HINT = ("use TensorFlow operations throughout (tf.linalg.matvec, tf.norm, "
+                  "tf.tensordot), not NumPy, .numpy() or float(): spectral_normalize calls "
+                  "this function inside the trainer's compiled step, where W and u have no "
+                  "values yet.")
+
+
+def _power_compiled(fn, seed, hidden, what):
+    """Exercise 2's layer calls power_iteration inside the trainer's tf.function (autograph
+    off, as GANTrainer compiles its step): it must trace there and give Algorithm 1's
+    values when the graph runs."""
+    __tracebackhide__ = True
+    rng = np.random.default_rng(seed + 2)
+    rows, cols, k = (5, 3, 2) if not hidden else (4, 7, 3)
+    w = rng.normal(size=(rows, cols)).astype(np.float32)
+    u = rng.normal(size=rows).astype(np.float32)
+    traced = tf.function(lambda w_, u_: tuple(fn(w_, u_, k)), autograph=False,
+                         input_signature=[tf.TensorSpec((rows, cols), tf.float32),
+                                          tf.TensorSpec((rows,), tf.float32)])
+    _h.must_trace(traced, what, "inside a tf.function, as spectral_normalize calls it in the "
+                  "trainer's compiled step", _COMPILED_HINT, hidden=hidden)
+    try:
+        with _h.no_reference_calls(what):
+            got = tuple(np.asarray(x) for x in traced(tf.constant(w), tf.constant(u)))
+    except _h.GradingError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a graph that fails to run is the message
+        raise _h.GradingError(f"{what} traces inside a tf.function but fails when the graph "
+                              f"runs ({type(error).__name__}). Hint: {_COMPILED_HINT}") from None
+    got = _triple(got, what, rows, cols)
+    if not _same_triple(got, _power_iteration(w, u, k)):
+        raise _h.GradingError(f"{what} gives Algorithm 1's values when called eagerly, but "
+                              "other values inside a tf.function. Hint: " + _COMPILED_HINT)
 
 
 def _converges(fn, seed, hidden, what):
@@ -632,6 +689,14 @@ def _critic(build, size, channels, rng, what, hidden):
                               "from a spectral-normalized critic: its scale can undo the "
                               "normalization (it divides by a batch statistic), and it makes "
                               "each image's score depend on the rest of the batch.")
+    stretching = _stretching(records, what)
+    if stretching:
+        name, slope = stretching
+        raise _h.GradingError(
+            f"{call}: the activation {name!r} stretches differences by up to {slope:.2f} (its "
+            "largest slope), so the product of the layers' σ no longer bounds the critic's "
+            "slope. Use an activation whose slope is at most 1, such as LeakyReLU(0.2), as "
+            "the text asks, or ReLU.")
     wrapped = _wrappers(records)
     # every kernel the score is computed from must be one a wrapper normalizes (told by a
     # tape, whatever the model says about its layers)
@@ -657,6 +722,29 @@ def _critic(build, size, channels, rng, what, hidden):
                               "activation: the critic outputs a raw score for the hinge loss "
                               "(no sigmoid).")
     return d, x, wrapped, {id(layer): inputs for layer, inputs, _ in records}
+
+
+_STRETCH = 1.01  # a slope's round-off on the probe grid is ~1e-4; SELU's is 1.76, GELU's 1.13
+
+
+def _stretching(records, what):
+    """(name, slope) of the first activation that stretches differences: a layer's own
+    ``activation`` (inside a wrapper too), or a weightless layer that maps its input to an
+    output of the same shape (an Activation, a LeakyReLU with a slope above 1, a Lambda)."""
+    with _h.student_code(what, _ALLOW):
+        for layer, inputs, outputs in records:
+            # a wrapper may compute its layer's operation itself, never calling the layer
+            activation = getattr(layer, "activation", None) or \
+                getattr(getattr(layer, "layer", None), "activation", None)
+            slope = None
+            if callable(activation):
+                slope = _h.largest_slope(activation)
+            elif not layer.weights and not _h.layers_of(layer) \
+                    and _h.elementwise_kind(inputs, outputs) not in (None, "identity"):
+                slope = _h.largest_slope(lambda t, f=layer: f(t, training=False), like=inputs)
+            if slope is not None and slope > _STRETCH:
+                return layer.name, slope
+    return None
 
 
 def _kernels(wrapped):
