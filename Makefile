@@ -84,6 +84,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_seeds.py 03_wgan
 	$(PY) benchmarks/bench_seeds.py 04_lsgan
 	$(PY) benchmarks/bench_seeds.py 05_spectral_norm
+	$(PY) benchmarks/bench_seeds.py 06_conditional_gan
 
 # bubblewrap isolates the kernels that autograde student submissions (docs/grading.md)
 sandbox:

@@ -4,6 +4,7 @@ Run: .venv/bin/python benchmarks/bench_seeds.py 02_gan_tricks [--seeds 0 1 2] [-
      .venv/bin/python benchmarks/bench_seeds.py 03_wgan
      .venv/bin/python benchmarks/bench_seeds.py 04_lsgan --seeds 0 1 2
      .venv/bin/python benchmarks/bench_seeds.py 05_spectral_norm --set STEPS=600
+     .venv/bin/python benchmarks/bench_seeds.py 06_conditional_gan --seeds 1 2
      .venv/bin/python benchmarks/bench_seeds.py 07_ada --seeds 1 2
 
 A notebook runs each experiment once, with ``SEED = 0`` (its hyperparameters cell). This
@@ -75,6 +76,16 @@ SPECS = {
                   "float(np.prod(r['sigmas'].effective[-1])), 'seconds': r['seconds']} "
                   "for label, r in runs.items()}, "
                   "'SN-GAN against WGAN-GP': {'KID gap': gap, 'gap / s.e.': gap / combined}}",
+    },
+    "06_conditional_gan": {
+        "cells": ["digits_conditional", "class_grid", "label_accuracy", "train_on_generated",
+                  "ablation"],
+        "report": "{**{name: {'label accuracy': accuracy, 'KID': r['kid'], 'KID s.e.': "
+                  "r['kid_std'], 'legibility': legible, 'classes': r['classes_covered']} "
+                  "for name, _, accuracy, r, legible in rows}, "
+                  "'train on generated, test on real': {'accuracy': on_generated, "
+                  "'trained on real': on_real, 'ratio': on_generated / on_real}, "
+                  "'conditional run': {'seconds': train_seconds}}",
     },
     "07_ada": {
         "cells": ["kid_bias", "overfitting", "overfitting_plot", "ada", "ada_gain", "leaking"],

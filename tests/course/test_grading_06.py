@@ -69,7 +69,7 @@ def make_generator(embed=False, tanh=True, use_label=True, use_z=True, tf_one_ho
 
 
 def make_discriminator(planes=planes_tile, planes_first=False, sigmoid=False,
-                       use_label=True, python_lambda=True, output_shape=True):
+                       use_label=True, python_lambda=True, output_shape=True, batch_norm=False):
     def build(num_classes, image_size, channels, width=8):
         x = keras.Input((image_size, image_size, channels))
         labels = keras.Input((), dtype="int32")
@@ -82,7 +82,8 @@ def make_discriminator(planes=planes_tile, planes_first=False, sigmoid=False,
                 num_classes=num_classes, height=image_size, width=image_size))(labels)
         h = keras.layers.Concatenate()([p, x] if planes_first else [x, p]) if use_label else x
         h = keras.layers.LeakyReLU(0.2)(keras.layers.Conv2D(width, 4, 2, padding="same")(h))
-        h = keras.layers.LeakyReLU(0.2)(keras.layers.Conv2D(2 * width, 4, 2, padding="same")(h))
+        h = keras.layers.Conv2D(2 * width, 4, 2, padding="same")(h)
+        h = keras.layers.LeakyReLU(0.2)(keras.layers.BatchNormalization()(h) if batch_norm else h)
         out = keras.layers.Dense(1, activation="sigmoid" if sigmoid else None)(
             keras.layers.Flatten()(h))
         return keras.Model([x, labels], out)
@@ -261,6 +262,7 @@ HONEST_BUILDERS = [
     ("check_conditional_discriminator", make_discriminator(planes_broadcast, planes_first=True,
                                                           python_lambda=False)),
     ("check_conditional_discriminator", discriminator_ops_concat),
+    ("check_conditional_discriminator", make_discriminator(batch_norm=True)),  # the solution's
 ]
 
 
@@ -277,9 +279,10 @@ def test_honest_builders_pass_hidden_checks_for_many_nonces(check, answer, capsy
 def test_models_built_before_the_check_are_refused():
     import functools
 
-    for check, build, args in (("check_conditional_generator", make_generator(), (8, 3, 16, 1)),
+    for check, build, args in (("check_conditional_generator", make_generator(),
+                                (8, 10, 28, 1)),
                                ("check_conditional_discriminator", make_discriminator(),
-                                (3, 16, 1))):
+                                (10, 28, 1))):
         made = build(*args)
         cached = functools.lru_cache(build)
         cached(*args)

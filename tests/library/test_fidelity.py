@@ -99,7 +99,7 @@ def test_train_and_test_learns_the_digits_and_not_shuffled_labels(test_split):
     x, y = gd.arrays("digits", "train", image_size=16)
     tx, ty = test_split
     first = gm.train_and_test(x, y, tx, ty, 10, epochs=8, seed=1)
-    assert first >= 0.6  # 8 epochs of a small CNN on 1,438 digits: 0.75 (30 epochs: 0.91)
+    assert first >= 0.8  # 8 epochs of a small CNN on 1,438 digits: 0.95 (30 epochs: 0.97)
     # labels that carry no information: chance level
     shuffled = np.random.default_rng(0).permutation(y)
     assert gm.train_and_test(x, shuffled, tx, ty, 10, epochs=8, seed=1) <= 0.3
@@ -110,12 +110,12 @@ def test_train_and_test_learns_the_digits_and_not_shuffled_labels(test_split):
 def test_train_on_generated_with_real_images_of_the_requested_class(test_split):
     x, y = gd.arrays("digits", "train", image_size=16)
     tx, ty = test_split
-    # 600 real digits, 12 epochs: 0.64 when drawn without repetition
+    # 600 real digits, 12 epochs: 0.94 when drawn without repetition
     honest = gm.train_on_generated(lookup_generator(x, y), tx, ty, 600, num_classes=10,
                                    epochs=12)
     shifted = gm.train_on_generated(lookup_generator(x, y, shift=1), tx, ty, 600,
                                     num_classes=10, epochs=12)
-    assert honest >= 0.45 and shifted <= 0.1
+    assert honest >= 0.8 and shifted <= 0.1
 
 
 def one_hot_generator(kind, num_classes=5):

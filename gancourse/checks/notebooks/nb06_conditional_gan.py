@@ -153,20 +153,23 @@ def _symbolic(fn, what):
 
 # --- exercise 2: the conditional models --------------------------------------------------------
 
-_G_SIZES = [(8, 3, 16, 1), (5, 10, 8, 3)]
-_D_SIZES = [(3, 16, 1), (10, 8, 3)]
+# the notebook's own size (28×28 digits, 10 classes) and a small colour one
+_G_SIZES = [(8, 10, 28, 1), (5, 3, 8, 3)]
+_D_SIZES = [(10, 28, 1), (3, 8, 3)]
+_HIDDEN_IMAGE_SIZES = (8, 12, 16, 28)
 
 
 def _g_sizes(seed, hidden):
     """(latent_dim, num_classes, image_size, channels) of each generator built: fixed
     visibly; for the hidden check drawn from the hidden seed (the grader's nonce), so that
     no model built in advance fits them: latent sizes in [1, 16], 2 to 10 classes, images
-    of 8, 12 or 16 pixels (a multiple of 4: two doublings of image_size // 4), 1 to 4
+    of 8, 12, 16 or 28 pixels (a multiple of 4: two doublings of image_size // 4), 1 to 4
     channels."""
     if not hidden:
         return _G_SIZES
     rng = np.random.default_rng((seed, 6))
-    return [(int(rng.integers(1, 17)), int(rng.integers(2, 11)), int(rng.choice((8, 12, 16))),
+    return [(int(rng.integers(1, 17)), int(rng.integers(2, 11)),
+             int(rng.choice(_HIDDEN_IMAGE_SIZES)),
              int(rng.integers(1, 5))) for _ in range(2)]
 
 
@@ -176,7 +179,8 @@ def _d_sizes(seed, hidden):
     if not hidden:
         return _D_SIZES
     rng = np.random.default_rng((seed, 7))
-    return [(int(rng.integers(2, 11)), int(rng.choice((8, 12, 16))), int(rng.integers(1, 5)))
+    return [(int(rng.integers(2, 11)), int(rng.choice(_HIDDEN_IMAGE_SIZES)),
+             int(rng.integers(1, 5)))
             for _ in range(2)]
 
 
