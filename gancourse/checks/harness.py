@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import re
 import secrets
 from pathlib import Path
 
@@ -203,7 +204,15 @@ def student_code(what: str, allow=()):
     except GradingError:
         raise
     except Exception as e:  # noqa: BLE001 - any error of the student's code is the message
-        raise GradingError(f"{what} raised {type(e).__name__}: {e}") from None
+        raise GradingError(f"{what} raised {type(e).__name__}: {plain(str(e))}") from None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def plain(text: str) -> str:
+    """``text`` without terminal colour codes (Keras wraps its errors in them)."""
+    return _ANSI.sub("", text)
 
 
 @contextlib.contextmanager

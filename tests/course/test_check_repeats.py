@@ -93,9 +93,10 @@ FOUND = {
                                                      (1, False, 142287, None)],
     # 5 iterations on a random 6×2 matrix from a u almost orthogonal to its top singular
     # vector (cosine 1e-4, 6e-6): float32 round-off amplified ~1/cosine (~5e-5 of the nonces):
-    # starts with a cosine below 0.1 are now drawn again
+    # starts with a cosine below 0.1 are now drawn again (the second was found with a NumPy
+    # answer, which the check now refuses: the same seed and nonce with a TensorFlow one)
     ("05_spectral_norm", "check_power_iteration"): [(0, True, 1, 17886),
-                                                    (3, True, 2, 38366)],
+                                                    (1, True, 2, 38366)],
     # freshly initialised kernels whose σ₂/σ₁ is 0.89 to 0.95: σ after 20 power iterations
     # 4 to 11 % short of the SVD's, 2 to 3 times what the check tolerated (~7 % of the runs):
     # the check now gives the kernels a known spectrum

@@ -44,7 +44,8 @@ def planes_band(labels, num_classes, height, width):  # the keras-io example
     return tf.reshape(onehot, (-1, height, width, num_classes))
 
 
-def make_generator(embed=False, tanh=True, use_label=True, use_z=True, tf_one_hot=False):
+def make_generator(embed=False, tanh=True, use_label=True, use_z=True, tf_one_hot=False,
+                   sigmoid=False):
     def build(latent_dim, num_classes, image_size, channels, width=8):
         z = keras.Input((latent_dim,))
         labels = keras.Input((), dtype="int32")
@@ -62,14 +63,15 @@ def make_generator(embed=False, tanh=True, use_label=True, use_z=True, tf_one_ho
         h = keras.layers.Reshape((s, s, 2 * width))(h)
         h = keras.layers.Conv2DTranspose(width, 4, 2, padding="same")(h)
         h = keras.layers.ReLU()(keras.layers.BatchNormalization()(h))
-        out = keras.layers.Conv2DTranspose(channels, 4, 2, padding="same",
-                                           activation="tanh" if tanh else None)(h)
+        out = keras.layers.Conv2DTranspose(
+            channels, 4, 2, padding="same",
+            activation="sigmoid" if sigmoid else "tanh" if tanh else None)(h)
         return keras.Model([z, labels], out)
     return build
 
 
 def make_discriminator(planes=planes_tile, planes_first=False, sigmoid=False,
-                       use_label=True, python_lambda=True, output_shape=True, batch_norm=False):
+                       use_label=True, python_lambda=True, output_shape=True, batch_norm=True):
     def build(num_classes, image_size, channels, width=8):
         x = keras.Input((image_size, image_size, channels))
         labels = keras.Input((), dtype="int32")
@@ -90,10 +92,10 @@ def make_discriminator(planes=planes_tile, planes_first=False, sigmoid=False,
     return build
 
 
-def step(fake_labels="same", g_labels="same", d_first=True, pass_labels=True):
+def step(fake_labels="same", g_labels="same", d_first=True, pass_labels=True, fixed_z=False):
     def train_step(real, labels, generator, discriminator, g_optimizer, d_optimizer,
                    d_loss_fn, g_loss_fn, latent_dim):
-        batch = tf.shape(real)[0]
+        batch = 64 if fixed_z else tf.shape(real)[0]  # BATCH_SIZE, not the batch's size
 
         def other(y):
             return {"same": y, "random": tf.random.uniform(tf.shape(y), 0, 3, tf.int32),
@@ -202,6 +204,9 @@ MISTAKES = [
     ("check_conditional_generator", make_generator(use_label=False), "ignores its label"),
     ("check_conditional_generator", make_generator(use_z=False), "ignores its noise"),
     ("check_conditional_generator", make_generator(tanh=False), "tanh"),
+    ("check_conditional_generator", make_generator(sigmoid=True), r"never go below 0"),
+    ("check_conditional_discriminator", make_discriminator(batch_norm=False),
+     "no batch normalization"),
     ("check_conditional_generator", make_generator(tf_one_hot=True), "keras.ops.one_hot"),
     ("check_conditional_discriminator", make_discriminator(use_label=False),
      "ignores the label"),
@@ -217,6 +222,7 @@ MISTAKES = [
      "judged generated images with other labels"),
     ("check_conditional_train_step", step(pass_labels=False), r"list \[images, labels\]"),
     ("check_conditional_train_step", step(d_first=False), "before D"),
+    ("check_conditional_train_step", step(fixed_z=True), r"tf.shape\(real\)\[0\]"),
 ]
 
 
@@ -252,6 +258,7 @@ def discriminator_ops_concat(num_classes, image_size, channels, width=8):
                                  output_shape=(image_size, image_size, num_classes))(labels)
     h = keras.ops.concatenate([x, planes], axis=-1)
     h = keras.layers.LeakyReLU(0.2)(keras.layers.Conv2D(width, 4, 2, padding="same")(h))
+    h = keras.layers.BatchNormalization()(h)
     return keras.Model([x, labels], keras.layers.Dense(1)(keras.layers.Flatten()(h)))
 
 
@@ -262,7 +269,6 @@ HONEST_BUILDERS = [
     ("check_conditional_discriminator", make_discriminator(planes_broadcast, planes_first=True,
                                                           python_lambda=False)),
     ("check_conditional_discriminator", discriminator_ops_concat),
-    ("check_conditional_discriminator", make_discriminator(batch_norm=True)),  # the solution's
 ]
 
 
@@ -297,3 +303,9 @@ def test_hidden_builder_sizes_come_from_the_nonce():
     assert len(generators) > 5 and len(discriminators) > 5
     assert checks._g_sizes(7, True) == checks._g_sizes(7, True)
     assert all(size % 4 == 0 for sizes in generators for _, _, size, _ in sizes)
+
+
+def test_terminal_colour_codes_are_stripped_from_messages():
+    from gancourse.checks import harness
+
+    assert harness.plain("\x1b[1mDimension 0\x1b[0m must be equal") == "Dimension 0 must be equal"
