@@ -70,6 +70,17 @@ def _matrix(rng, rows, cols, singular_values):
     return left @ s @ right.T
 
 
+def _start(rng, w, scale):
+    """A start u for power iteration on ``w``, of N(0, scale²) entries. One almost orthogonal
+    to the top singular vector amplifies float32 round-off by 1/cosine (a cosine of 1e-4 fails
+    honest answers): drawn again below 0.1."""
+    top = np.linalg.svd(np.asarray(w, np.float64))[0][:, 0]
+    u = rng.normal(0, scale, len(top))
+    while abs(top @ u) < 0.1 * np.linalg.norm(u):
+        u = rng.normal(0, scale, len(top))
+    return u
+
+
 def _power_cases(seed, hidden):
     """(description, W, u, iterations): float32 inputs, u not of unit length."""
     rng = np.random.default_rng(seed)
@@ -86,12 +97,7 @@ def _power_cases(seed, hidden):
         else:
             w = rng.normal(0, 1, (rows, cols))
             what = f"a random {rows}×{cols} matrix"
-        # a start u almost orthogonal to the top singular vector amplifies float32 round-off
-        # by 1/cosine (a cosine of 1e-4 fails honest answers): drawn again below 0.1
-        top = np.linalg.svd(w.astype(np.float64))[0][:, 0]
-        u = rng.normal(0, 2, rows)
-        while abs(top @ u) < 0.1 * np.linalg.norm(u):
-            u = rng.normal(0, 2, rows)
+        u = _start(rng, w, 2.0)
         cases.append((f"{what}, {iterations} iteration{'s' * (iterations > 1)}",
                       w.astype(np.float32), u.astype(np.float32), iterations))
     return cases
@@ -302,11 +308,7 @@ def _power_compiled(fn, seed, hidden, what):
     rng = np.random.default_rng(seed + 2)
     rows, cols, k = (5, 3, 2) if not hidden else (4, 7, 3)
     w = rng.normal(size=(rows, cols)).astype(np.float32)
-    top = np.linalg.svd(w.astype(np.float64))[0][:, 0]
-    u = rng.normal(size=rows)
-    while abs(top @ u) < 0.1 * np.linalg.norm(u):  # as in _power_cases: no round-off blow-up
-        u = rng.normal(size=rows)
-    u = u.astype(np.float32)
+    u = _start(rng, w, 1.0).astype(np.float32)
     traced = tf.function(lambda w_, u_: tuple(fn(w_, u_, k)), autograph=False,
                          input_signature=[tf.TensorSpec((rows, cols), tf.float32),
                                           tf.TensorSpec((rows,), tf.float32)])
