@@ -85,6 +85,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_seeds.py 04_lsgan
 	$(PY) benchmarks/bench_seeds.py 05_spectral_norm
 	$(PY) benchmarks/bench_seeds.py 06_conditional_gan
+	$(PY) benchmarks/bench_seeds.py 08_semi_supervised_gan
+	$(PY) benchmarks/bench_seeds.py 09_cyclegan
 
 # bubblewrap isolates the kernels that autograde student submissions (docs/grading.md)
 sandbox:

@@ -6,6 +6,8 @@ Run: .venv/bin/python benchmarks/bench_seeds.py 02_gan_tricks [--seeds 0 1 2] [-
      .venv/bin/python benchmarks/bench_seeds.py 05_spectral_norm --set STEPS=600
      .venv/bin/python benchmarks/bench_seeds.py 06_conditional_gan --seeds 1 2
      .venv/bin/python benchmarks/bench_seeds.py 07_ada --seeds 1 2
+     .venv/bin/python benchmarks/bench_seeds.py 08_semi_supervised_gan --seeds 1 2
+     .venv/bin/python benchmarks/bench_seeds.py 09_cyclegan --seeds 1 2
 
 A notebook runs each experiment once, with ``SEED = 0`` (its hyperparameters cell). This
 script executes the source notebook itself in full mode, in the course's kernel, once per
@@ -96,6 +98,18 @@ SPECS = {
                   "(plain_rows, ada_rows, always_rows))}, "
                   "'ADA against no augmentation': {'KID gain': gain, 'combined s.e.': combined, "
                   "'gain / s.e.': gain / combined}}",
+    },
+    "08_semi_supervised_gan": {
+        "cells": ["data", "baseline", "sgan", "samples", "fooling"],
+        "report": "{run.name: {'test accuracy': run.final_accuracy, 'best test accuracy': "
+                  "max(run.accuracy), 'legibility': legible.get(run.name, float('nan')), "
+                  "'class KL': mix[run.name].kl_to_uniform if run.name in mix else "
+                  "float('nan'), 'seconds': run.seconds} for run in (baseline, sgan, fooling)}",
+    },
+    "09_cyclegan": {
+        "cells": ["domains", "cycle_run", "cycle_figure", "no_cycle_run", "identity_run"],
+        "report": "{name: {**row, 'seconds': runs[name][0].seconds} "
+                  "for name, row in results.items()}",
     },
 }
 

@@ -499,6 +499,28 @@ class RecordingOptimizer:
         return getattr(self._inner, name)
 
 
+class OneNetworkOptimizer(RecordingOptimizer):
+    """A recording optimizer of a step that updates one network (or one pair of networks)
+    only: variables of ``other_model`` get a message that says so."""
+
+    def __init__(self, name, model, own, other, other_model):
+        super().__init__(0.1, name, model, own, other, "", [])
+        self._other_model = other_model
+
+    def apply_gradients(self, grads_and_vars, *args, **kwargs):
+        pairs = list(grads_and_vars)
+        wrong = [v for _, v in pairs if id(v) in self._other]
+        if wrong:
+            raise GradingError(
+                f"{self._name} was given variables of the {self._other_model} "
+                f"({names(wrong)}). Hint: this step updates the {self._model} only: pass "
+                f"the {self._model}' trainable variables." if self._model.endswith("s") else
+                f"{self._name} was given variables of the {self._other_model} "
+                f"({names(wrong)}). Hint: this step updates the {self._model} only: pass "
+                f"{self._model}.trainable_variables.")
+        return super().apply_gradients(pairs, *args, **kwargs)
+
+
 def must_trace(traced, what: str, failure: str, hint: str, hidden: bool = False):
     """Trace ``traced`` (a tf.function with an input signature) with the tripwire on, as a
     trainer or Keras would; returns its symbolic outputs. Any error becomes the message
@@ -519,6 +541,51 @@ def must_trace(traced, what: str, failure: str, hint: str, hidden: bool = False)
             first = first[:200].rsplit(" ", 1)[0] + " …"
         raise GradingError(f"{what} works on concrete values but fails {failure} "
                            f"({type(error).__name__}: {first}). Hint: {hint}") from None
+
+
+class _Traced:
+    """``step`` as a tf.function (AutoGraph on, as ``gancourse.modes.compiled`` wraps a
+    notebook's steps), traced for the tensor ``specs`` followed by the Python ``args``."""
+
+    def __init__(self, step, specs, args):
+        self._function, self._specs, self._args = tf.function(step), specs, args
+
+    def get_concrete_function(self):
+        return self._function.get_concrete_function(*self._specs, *self._args)
+
+
+@contextlib.contextmanager
+def quiet_autograph():
+    """AutoGraph warns when it cannot read a function's source, as for the lent reference
+    losses (grading copies, compiled from source outside ``sys.modules``); it then runs them
+    as they are, which is what they need. The warning would only alarm the student."""
+    from tensorflow.python.autograph.utils import ag_logging
+
+    logger, echo = tf.get_logger(), ag_logging.echo_log_to_stdout
+    level = logger.level
+    logger.setLevel("ERROR")
+    ag_logging.echo_log_to_stdout = False
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        ag_logging.echo_log_to_stdout = echo
+
+
+STEP_OPS = ("keep the whole step in TensorFlow operations: no .numpy() or NumPy on tensors "
+            "inside it, and return the loss tensors themselves. The notebook's training "
+            "compiles the step with tf.function, where tensors have no values yet.")
+
+
+def compiled_step(step, what: str, specs, args, hidden: bool = False, hint: str = STEP_OPS):
+    """Trace a student's training step itself (not a wrapper of the checks', whose source
+    AutoGraph could not read) for tensor ``specs`` and Python ``args`` (fresh models, a
+    built optimizer, lent losses), as the notebook's compiled training runs it."""
+    __tracebackhide__ = True
+    with quiet_autograph():
+        must_trace(_Traced(step, specs, args), what,
+                   "inside the notebook's compiled training step (tf.function)", hint,
+                   hidden=hidden)
 
 
 def one_update_each(d_opt, g_opt, discriminator, generator, order, step="train_step"):
