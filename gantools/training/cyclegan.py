@@ -118,14 +118,16 @@ class Run:
 def train(name: str, generators, discriminators, g_step: Callable, pool_query: Callable,
           domain_a, domain_b, steps: int, *, batch_size: int = 32, pool_size: int = 50,
           learning_rate: float = 2e-4, beta_1: float = 0.5, every: int = 100, seed: int = 0,
-          compile_steps: Callable | None = None, callback: Callable | None = None) -> Run:
+          compile_steps: Callable | None = None, callback: Callable | None = None,
+          progress: bool = True) -> Run:
     """Train ``generators = (G, F)`` with ``g_step(real_a, real_b)`` (which returns its three
     losses, adversarial, cycle, identity, and updates both generators), and
     ``discriminators = (D_A, D_B)`` here: each step D_A sees real A and a batch of fakes
     ``F(b)`` drawn through ``pool_query(pool, fakes, pool_size, rng)`` from its own pool,
     D_B likewise, with the least-squares loss ½[mean (D(x) − 1)² + mean D(fake)²]
     (Adam, ``learning_rate``, ``beta_1``). Batches come from shuffled epochs of each domain.
-    ``callback(run, step)`` every ``every`` steps and at the end."""
+    ``callback(run, step)`` every ``every`` steps and at the end; ``progress`` shows a
+    progress bar (:func:`gantools.training.bars.progress_bar`)."""
     import keras
     import tensorflow as tf
 
@@ -160,6 +162,9 @@ def train(name: str, generators, discriminators, g_step: Callable, pool_query: C
 
     from_a, from_b = batches(np.asarray(domain_a)), batches(np.asarray(domain_b))
     run, window = Run(name), {}
+    from .bars import progress_bar
+
+    bar = progress_bar(steps, progress)
     start = time.perf_counter()
     for step in range(1, steps + 1):
         real_a, real_b = tf.constant(next(from_a)), tf.constant(next(from_b))
@@ -176,6 +181,9 @@ def train(name: str, generators, discriminators, g_step: Callable, pool_query: C
         values["discriminators"] = d_loss
         for key, value in values.items():
             window.setdefault(key, []).append(float(value))
+        bar.update(1)
+        bar.set_postfix({key: f"{value[-1]:.3f}" for key, value in window.items()},
+                        refresh=False)
         if step % every == 0 or step == steps:
             run.seconds = time.perf_counter() - start
             run.steps.append(step)
@@ -185,6 +193,7 @@ def train(name: str, generators, discriminators, g_step: Callable, pool_query: C
             if callback is not None:
                 callback(run, step)
             start = time.perf_counter() - run.seconds
+    bar.close()
     return run
 
 

@@ -137,7 +137,8 @@ def train(name: str, discriminator, d_step: Callable, labelled, unlabelled, test
           *, g_step: Callable | None = None, d_names=("supervised", "unsupervised"),
           g_names=("feature matching",), batch_size: int = 100, eval_every: int = 100,
           seed: int = 0, compile_steps: Callable | None = None,
-          callback: Callable | None = None, keep_best: bool = False) -> Run:
+          callback: Callable | None = None, keep_best: bool = False,
+          progress: bool = True) -> Run:
     """Train with the given steps: ``d_step(x_labelled, y_labelled, x_unlabelled)`` every step
     (its losses named ``d_names``), then ``g_step(x_unlabelled)`` if given (``g_names``).
 
@@ -149,7 +150,8 @@ def train(name: str, discriminator, d_step: Callable, labelled, unlabelled, test
     loop (the notebook passes ``gancourse.modes.compiled``). ``keep_best`` gives the
     discriminator, at the end, the weights of its best evaluation (the first of equals):
     early stopping *on the test set*, the most favourable reading of a baseline, which an
-    honest experiment could not make (``run.restored_step`` says which).
+    honest experiment could not make (``run.restored_step`` says which). ``progress`` shows
+    a progress bar (:func:`gantools.training.bars.progress_bar`).
     """
     import tensorflow as tf
 
@@ -166,6 +168,9 @@ def train(name: str, discriminator, d_step: Callable, labelled, unlabelled, test
     run = Run(name)
     window: dict[str, list[float]] = {}
     best = None
+    from .bars import progress_bar
+
+    bar = progress_bar(steps, progress)
     start = time.perf_counter()
     for step in range(1, steps + 1):
         i_l = rng.integers(0, len(x_l), batch_size)
@@ -177,6 +182,8 @@ def train(name: str, discriminator, d_step: Callable, labelled, unlabelled, test
             results.update(_as_dict(g_call(batch_u), g_names))
         for key, value in results.items():
             window.setdefault(key, []).append(value)
+        bar.update(1)
+        bar.set_postfix({key: f"{value:.3f}" for key, value in results.items()}, refresh=False)
         if step % eval_every == 0 or step == steps:
             run.seconds = time.perf_counter() - start
             run.steps.append(step)
@@ -189,6 +196,7 @@ def train(name: str, discriminator, d_step: Callable, labelled, unlabelled, test
             if callback is not None:
                 callback(run, step)
             start = time.perf_counter() - run.seconds  # evaluation time is not training time
+    bar.close()
     if best is not None:
         run.restored_step = best[0]
         discriminator.set_weights(best[1])

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from .. import harness as _h
 
-REFERENCE = "gantools.losses.semisupervised"
+_REFERENCE = "gantools.losses.semisupervised"
 
 # --- NumPy oracles ---------------------------------------------------------------------------
 
@@ -341,7 +341,7 @@ def check_discriminator_step(step, hidden: bool = False, seed: int = 0, nonce=No
     D(G(z))), z with as many rows as x_u, both networks in training mode, the gradient
     applied to D's variables only; returns (supervised, unsupervised) of the update."""
     __tracebackhide__ = True
-    losses = _h.reference(REFERENCE)
+    losses = _h.reference(_REFERENCE)
     seed = _h.hidden_seed(seed, hidden, nonce)
     latent_dim, g_sizes, d_sizes, x_l, y_l, x_u = _setup(seed, hidden)
     g0 = _h.mlp(g_sizes, seed + 1, "generator")
@@ -444,7 +444,7 @@ def check_generator_step(step, hidden: bool = False, seed: int = 0, nonce=None):
     with f D's features, z with as many rows as x_u, both networks in training mode, the
     gradient applied to G's variables only; returns L_G."""
     __tracebackhide__ = True
-    losses = _h.reference(REFERENCE)
+    losses = _h.reference(_REFERENCE)
     seed = _h.hidden_seed(seed, hidden, nonce)
     latent_dim, g_sizes, d_sizes, _, _, x_u = _setup(seed, hidden)
     g0 = _h.mlp(g_sizes, seed + 1, "generator")

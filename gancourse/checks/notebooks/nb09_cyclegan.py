@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from .. import harness as _h
 
-REFERENCE = "gantools.losses.cycle"
+_REFERENCE = "gantools.losses.cycle"
 
 
 def _mae(x, y):
@@ -263,7 +263,7 @@ def check_generator_step(step, hidden: bool = False, seed: int = 0, nonce=None):
     D_B judging G(a) and D_A judging F(b)), every network in training mode, the gradient
     applied to both generators' variables by the one optimizer; returns the three losses."""
     __tracebackhide__ = True
-    losses = _h.reference(REFERENCE)
+    losses = _h.reference(_REFERENCE)
     seed = _h.hidden_seed(seed, hidden, nonce)
     dim, n_a, n_b = (3, 5, 4) if not hidden else (4, 3, 6)
     lam_cyc, lam_id = (10.0, 1.0) if not hidden else (7.0, 2.5)
