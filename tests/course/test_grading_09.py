@@ -169,33 +169,6 @@ def pool_never_swaps(pool, images, size, rng):
     return np.stack(list(images))
 
 
-def pool_always_swaps(pool, images, size, rng):
-    out = []
-    for image in images:
-        if len(pool) < size:
-            pool.append(image)
-            out.append(image)
-        else:
-            slot = int(rng.integers(size))
-            out.append(pool[slot])
-            pool[slot] = image
-    return np.stack(out)
-
-
-def pool_keeps_old(pool, images, size, rng):
-    """Shows a stored image but never stores the new one: the new image is lost."""
-    out = []
-    for image in images:
-        if len(pool) < size:
-            pool.append(image)
-            out.append(image)
-        elif rng.random() < 0.5:
-            out.append(pool[int(rng.integers(size))])
-        else:
-            out.append(image)
-    return np.stack(out)
-
-
 def pool_grows(pool, images, size, rng):
     out = []
     for image in images:
@@ -207,26 +180,15 @@ def pool_grows(pool, images, size, rng):
     return np.stack(out)
 
 
-def pool_off_by_one(pool, images, size, rng):
-    out = []
-    for image in images:
-        if len(pool) < size:
-            pool.append(image)
-            out.append(image)
-        elif rng.random() < 0.5:
-            slot = int(rng.integers(size - 1))  # never the last slot
-            out.append(pool[slot])
-            pool[slot] = image
-        else:
-            out.append(image)
-    return np.stack(out)
-
-
 def pool_no_return(pool, images, size, rng):
     pool_reference(pool, images, size, rng)
 
 
-def pool_with(probability=0.5, per_batch=False, own_random=False):
+def pool_with(probability=0.5, per_batch=False, own_random=False, slots=None,
+              store_new=True):
+    """The reference pool with one thing changed: the swap probability, one coin per batch,
+    Python's random instead of the rng, fewer slots drawn from (``slots``), or the new image
+    not stored when a stored one is shown."""
     import random
 
     def query(pool, images, size, rng):
@@ -238,9 +200,11 @@ def pool_with(probability=0.5, per_batch=False, own_random=False):
                 pool.append(image)
                 out.append(image)
             elif draw < probability:
-                slot = random.randrange(size) if own_random else int(rng.integers(size))
+                reach = size + slots if slots else size  # slots=-1: never the last slot
+                slot = random.randrange(size) if own_random else int(rng.integers(reach))
                 out.append(pool[slot])
-                pool[slot] = image
+                if store_new:
+                    pool[slot] = image
             else:
                 out.append(image)
         return np.stack(out)
@@ -260,7 +224,7 @@ MISTAKES = [
     ("check_cycle_loss", lambda a, ca, b, cb: float(cycle_mean_abs(a, ca, b, cb)),
      "TensorFlow operations"),
     ("check_pool_query", pool_never_swaps, "it should be half"),
-    ("check_pool_query", pool_always_swaps, "it should be half"),
+    ("check_pool_query", pool_with(1.0), "it should be half"),
     ("check_pool_query", pool_with(0.6), "it should be half"),
     ("check_pool_query", pool_with(per_batch=True), "once per batch"),
     ("check_pool_query", pool_with(own_random=True), "rng it is given"),
@@ -268,9 +232,9 @@ MISTAKES = [
      if a.shape == b.shape else cycle_mean_abs(a, ca, b, cb) + 1.0, "its own starting batch"),
     ("check_cycle_loss", lambda a, ca, b, cb: tf.abs(tf.reduce_mean(ca - a))
      + tf.abs(tf.reduce_mean(cb - b)), "difference of the means"),
-    ("check_pool_query", pool_keeps_old, "lost or duplicated"),
+    ("check_pool_query", pool_with(store_new=False), "lost or duplicated"),
     ("check_pool_query", pool_grows, "more than its size"),
-    ("check_pool_query", pool_off_by_one, "uniformly over the whole pool"),
+    ("check_pool_query", pool_with(slots=-1), "uniformly over the whole pool"),
     ("check_pool_query", pool_no_return, "returned None"),
     ("check_generator_step", g_step("lambdas swapped"), "weights are swapped"),
     ("check_generator_step", g_step("no identity"), "identity loss is missing"),

@@ -304,6 +304,15 @@ def _setup(seed, hidden):
     return latent_dim, g_sizes, d_sizes, x_l, y_l, x_u
 
 
+def _networks(g_sizes, d_sizes, seed):
+    """The check's seeded G and D, their starting weights, and a recorder of each."""
+    g0 = _h.mlp(g_sizes, seed + 1, "generator")
+    d0 = _classifier(d_sizes, seed + 2, "discriminator")
+    g_start = [v.numpy().copy() for v in g0.trainable_variables]
+    d_start = [v.numpy().copy() for v in d0.trainable_variables]
+    return g0, d0, g_start, d_start, _Recorder(g0, "generator"), _Recorder(d0, "discriminator")
+
+
 def _fakes_rows(g, n_u, n_l, step):
     """Every call of G drew as many z as the unlabelled batch has examples."""
     __tracebackhide__ = True
@@ -344,11 +353,7 @@ def check_discriminator_step(step, hidden: bool = False, seed: int = 0, nonce=No
     losses = _h.reference(_REFERENCE)
     seed = _h.hidden_seed(seed, hidden, nonce)
     latent_dim, g_sizes, d_sizes, x_l, y_l, x_u = _setup(seed, hidden)
-    g0 = _h.mlp(g_sizes, seed + 1, "generator")
-    d0 = _classifier(d_sizes, seed + 2, "discriminator")
-    g_start = [v.numpy().copy() for v in g0.trainable_variables]
-    d_start = [v.numpy().copy() for v in d0.trainable_variables]
-    g, d = _Recorder(g0, "generator"), _Recorder(d0, "discriminator")
+    g0, d0, g_start, d_start, g, d = _networks(g_sizes, d_sizes, seed)
     d_opt = _h.OneNetworkOptimizer("d_optimizer", "discriminator", d0.trainable_variables,
                                    g0.trainable_variables, "generator")
     with _h.lent(losses.supervised_loss, losses.unsupervised_loss) as (sup_fn, unsup_fn), \
@@ -447,11 +452,7 @@ def check_generator_step(step, hidden: bool = False, seed: int = 0, nonce=None):
     losses = _h.reference(_REFERENCE)
     seed = _h.hidden_seed(seed, hidden, nonce)
     latent_dim, g_sizes, d_sizes, _, _, x_u = _setup(seed, hidden)
-    g0 = _h.mlp(g_sizes, seed + 1, "generator")
-    d0 = _classifier(d_sizes, seed + 2, "discriminator")
-    g_start = [v.numpy().copy() for v in g0.trainable_variables]
-    d_start = [v.numpy().copy() for v in d0.trainable_variables]
-    g, d = _Recorder(g0, "generator"), _Recorder(d0, "discriminator")
+    g0, d0, g_start, d_start, g, d = _networks(g_sizes, d_sizes, seed)
     g_opt = _h.OneNetworkOptimizer("g_optimizer", "generator", g0.trainable_variables,
                                    d0.trainable_variables, "discriminator")
     with _h.student_code("generator_step"):
