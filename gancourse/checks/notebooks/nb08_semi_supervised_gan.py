@@ -313,6 +313,22 @@ def _networks(g_sizes, d_sizes, seed):
     return g0, d0, g_start, d_start, _Recorder(g0, "generator"), _Recorder(d0, "discriminator")
 
 
+def _updates_only(opt, name, model, role, other, other_start, other_role):
+    """The rules of a one-network step: one update, of all of ``model``'s variables, and
+    ``other``'s weights as they were."""
+    __tracebackhide__ = True
+    if len(opt._updates) != 1:
+        raise _h.GradingError(f"{name} should apply exactly one update per step, it applied "
+                              f"{len(opt._updates)}.")
+    if {id(v) for _, v in opt._updates[0]} != {id(v) for v in model.trainable_variables}:
+        raise _h.GradingError(f"{name} must update all of the {role}'s trainable variables "
+                              f"(pass {role}.trainable_variables).")
+    if any(not np.array_equal(v.numpy(), s) for v, s in zip(other.trainable_variables,
+                                                            other_start, strict=True)):
+        raise _h.GradingError(f"the {other_role}'s weights changed in the {role} step: only "
+                              f"the {role} is updated here.")
+
+
 def _fakes_rows(g, n_u, n_l, step):
     """Every call of G drew as many z as the unlabelled batch has examples."""
     __tracebackhide__ = True
@@ -363,16 +379,7 @@ def check_discriminator_step(step, hidden: bool = False, seed: int = 0, nonce=No
         returned = ([float(x) for x in result]
                     if isinstance(result, tuple | list) and len(result) == 2 else None)
 
-    if len(d_opt._updates) != 1:
-        raise _h.GradingError(f"d_optimizer should apply exactly one update per step, it "
-                              f"applied {len(d_opt._updates)}.")
-    if {id(v) for _, v in d_opt._updates[0]} != {id(v) for v in d0.trainable_variables}:
-        raise _h.GradingError("d_optimizer must update all of the discriminator's trainable "
-                              "variables (pass discriminator.trainable_variables).")
-    if any(not np.array_equal(v.numpy(), s) for v, s in zip(g0.trainable_variables, g_start,
-                                                            strict=True)):
-        raise _h.GradingError("the generator's weights changed in the discriminator step: "
-                              "only D is updated here.")
+    _updates_only(d_opt, "d_optimizer", d0, "discriminator", g0, g_start, "generator")
     if not g._calls:
         raise _h.GradingError("the generator was never called: the unsupervised loss needs a "
                               "batch of generated examples, G(z).")
@@ -462,16 +469,7 @@ def check_generator_step(step, hidden: bool = False, seed: int = 0, nonce=None):
             value = np.asarray(result, np.float64)
             returned = float(value.reshape(())) if value.size == 1 else None
 
-    if len(g_opt._updates) != 1:
-        raise _h.GradingError(f"g_optimizer should apply exactly one update per step, it "
-                              f"applied {len(g_opt._updates)}.")
-    if {id(v) for _, v in g_opt._updates[0]} != {id(v) for v in g0.trainable_variables}:
-        raise _h.GradingError("g_optimizer must update all of the generator's trainable "
-                              "variables (pass generator.trainable_variables).")
-    if any(not np.array_equal(v.numpy(), s) for v, s in zip(d0.trainable_variables, d_start,
-                                                            strict=True)):
-        raise _h.GradingError("the discriminator's weights changed in the generator step: "
-                              "only G is updated here.")
+    _updates_only(g_opt, "g_optimizer", g0, "generator", d0, d_start, "discriminator")
     _fakes_rows(g, len(x_u), -1, "generator_step")
     _training_flags(d, "generator step")
     _training_flags(g, "generator step")
