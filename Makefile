@@ -87,6 +87,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_seeds.py 06_conditional_gan
 	$(PY) benchmarks/bench_seeds.py 08_semi_supervised_gan
 	$(PY) benchmarks/bench_seeds.py 09_cyclegan
+	$(PY) benchmarks/bench_seeds.py 10_scaling_up
 
 # bubblewrap isolates the kernels that autograde student submissions (docs/grading.md)
 sandbox:

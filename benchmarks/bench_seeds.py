@@ -8,6 +8,7 @@ Run: .venv/bin/python benchmarks/bench_seeds.py 02_gan_tricks [--seeds 0 1 2] [-
      .venv/bin/python benchmarks/bench_seeds.py 07_ada --seeds 1 2
      .venv/bin/python benchmarks/bench_seeds.py 08_semi_supervised_gan --seeds 1 2
      .venv/bin/python benchmarks/bench_seeds.py 09_cyclegan --seeds 1 2
+     .venv/bin/python benchmarks/bench_seeds.py 10_scaling_up --seeds 1 2
 
 A notebook runs each experiment once, with ``SEED = 0`` (its hyperparameters cell). This
 script executes the source notebook itself in full mode, in the course's kernel, once per
@@ -110,6 +111,15 @@ SPECS = {
         "cells": ["domains", "cycle_run", "cycle_figure", "no_cycle_run", "identity_run"],
         "report": "{name: {**row, 'seconds': runs[name][0].seconds} "
                   "for name, row in results.items()}",
+    },
+    "10_scaling_up": {  # the grid runs have their 3 seeds already
+        "cells": ["progressive_run", "progressive_pictures", "he_comparison",
+                  "truncation_curve"],
+        "report": "{'equalised': {**{f'legible {s}×{s}': legible[s] for s in sizes}, "
+                  "'seconds': run.seconds}, "
+                  "'He init': {'legible 14×14': he_legible, 'seconds': he_run.seconds}, "
+                  "**{f'ψ = {p}': {'legible': r['legible'], 'spread': r['spread'], "
+                  "'class KL': r['kl']} for p, r in truncation.items()}}",
     },
 }
 
