@@ -8,9 +8,8 @@ The generator carries the pieces of PGGAN and StyleGAN at a size a CPU trains in
   is, so that BigGAN's truncation of z (smaller entries, a smaller z) reaches w;
 * a **synthesis network**: a 7×7 map made from the first resolution's w by an equalised
   dense layer and pixel-normalised (PGGAN starts from z this way; ``start="const"``:
-  StyleGAN's learned constant, which drew fewer legible digits here: 35 % against 46 % at
-  notebook 10's budget), then per resolution (7, 14,
-  28) one or two modulated 3×3 convolutions
+  StyleGAN's learned constant, which drew fewer legible digits at notebook 10's budget, 35 %
+  against 46 %), then per resolution (7, 14, 28) one or two modulated 3×3 convolutions
   (:class:`~gantools.models.scaling.ModulatedConv2D`), all driven by that resolution's w,
   and a 1×1 "to image" layer per resolution;
 * **progressive growing**: training starts at 7×7; each new resolution is faded in,
@@ -30,9 +29,9 @@ weights and no run-time scale). The notebook passes its own ``pixel_norm``,
 
 Losses: the non-saturating logistic loss of StyleGAN (notebook 01's),
 D: E softplus(−ℓ(x)) + E softplus(ℓ(G(z))), G: E softplus(−ℓ(G(z))); Adam with
-β = (0, 0.99) as PGGAN and StyleGAN; optionally an EMA copy of G draws the samples (at
-notebook 10's budget the EMA copy, at decay 0.999 or 0.99, drew fewer legible digits than G
-itself, 25 to 30 % against 31 to 33 %).
+β = (0, 0.99) as PGGAN and StyleGAN; optionally an EMA copy of G draws the samples (on
+notebook 10's schedule at a learning rate of 2e-3, the EMA copy, at decay 0.999 or 0.99,
+drew fewer legible digits than G itself, 25 to 30 % against 31 to 33 %).
 
 >>> g = StyleGenerator(latent_dim=8, w_dim=8, widths=(8, 4, 4))
 >>> import numpy as np
@@ -56,7 +55,7 @@ from ..models import scaling
 RESOLUTIONS = (7, 14, 28)
 
 
-def _mix(ws, stage, w_other, crossover):
+def _mix(ws, w_other, crossover):
     """Per-resolution styles: ``ws`` (N, R, w_dim) with rows ≥ ``crossover`` from w_other.
     (Float arithmetic throughout: oneDNN warns about int32 tensors on CPUs without AVX-512.)"""
     index = tf.constant(np.arange(len(RESOLUTIONS), dtype=np.float32))[None, :, None]
@@ -67,8 +66,8 @@ def _mix(ws, stage, w_other, crossover):
 class StyleGenerator(keras.Model):
     """z → w (mapping) → image at resolution ``RESOLUTIONS[stage]`` (synthesis).
 
-    ``generator.generate(z, stage, alpha, fading)``; ``alpha`` is the fade-in weight of the newest
-    resolution, used when ``fading`` is true.
+    ``generator.generate(z, stage, alpha, fading)``; ``alpha`` is the fade-in weight of the
+    newest resolution, used when ``fading`` is true.
     """
 
     def __init__(self, latent_dim: int = 64, w_dim: int = 64, mapping_layers: int = 2,
@@ -79,7 +78,7 @@ class StyleGenerator(keras.Model):
         if len(widths) != len(RESOLUTIONS):
             raise ValueError(f"widths needs one width per resolution {RESOLUTIONS}, got "
                              f"{widths!r}.")
-        self.latent_dim, self.w_dim, self.equalized = int(latent_dim), int(w_dim), equalized
+        self.latent_dim, self.w_dim = int(latent_dim), int(w_dim)
         self.normalize, self.blend = normalize, blend
         self.mapping = [scaling.EqualizedDense(
             w_dim, activation="lrelu", equalized=equalized,
@@ -88,12 +87,13 @@ class StyleGenerator(keras.Model):
         if start not in ("dense", "const"):
             raise ValueError(f"start must be 'dense' or 'const', got {start!r}.")
         self.start, self.width = start, int(widths[0])
-        if start == "const":
-            self.const = self.add_weight(shape=(1, 7, 7, widths[0]), name="const",
-                                         initializer=keras.initializers.RandomNormal(0.0, 1.0))
-        else:
-            self.const = scaling.EqualizedDense(49 * widths[0], gain=1.0, equalized=equalized,
-                                                name="start")
+        if start == "const":  # a learned 7×7 map, the same for every z
+            self.start_map = self.add_weight(
+                shape=(1, 7, 7, widths[0]), name="const",
+                initializer=keras.initializers.RandomNormal(0.0, 1.0))
+        else:  # a dense layer from w to the 7×7 map
+            self.start_map = scaling.EqualizedDense(49 * widths[0], gain=1.0,
+                                                    equalized=equalized, name="start")
         self.blocks = [[scaling.ModulatedConv2D(widths[r], equalized=equalized,
                                                 name=f"conv{res}_{k}")
                         for k in range(1 if r == 0 else 2)]
@@ -122,10 +122,10 @@ class StyleGenerator(keras.Model):
     def synthesize(self, ws, stage: int = 2, alpha=1.0, fading: bool = False):
         """The image at resolution ``RESOLUTIONS[stage]`` from per-resolution styles ``ws``."""
         if self.start == "const":
-            h = tf.repeat(self.const, tf.shape(ws)[0], axis=0)
+            h = tf.repeat(self.start_map, tf.shape(ws)[0], axis=0)
         else:
             h = self.normalize(scaling.leaky_relu(
-                tf.reshape(self.const(ws[:, 0]), [-1, 7, 7, self.width])))
+                tf.reshape(self.start_map(ws[:, 0]), [-1, 7, 7, self.width])))
         previous = None
         for r in range(stage + 1):
             if r > 0:
@@ -135,7 +135,8 @@ class StyleGenerator(keras.Model):
                 h = conv([h, ws[:, r]])
         image = self.to_image[stage]([h, ws[:, stage]])
         if fading and stage > 0:
-            image = self.blend(alpha, image, self.to_image[stage - 1]([previous, ws[:, stage - 1]]))
+            old = self.to_image[stage - 1]([previous, ws[:, stage - 1]])
+            image = self.blend(alpha, image, old)
         return image
 
     def generate(self, z, stage: int = 2, alpha=1.0, fading: bool = False, mixing=None):
@@ -143,7 +144,7 @@ class StyleGenerator(keras.Model):
         ``crossover`` and above from ``z2``."""
         ws = self.styles(z)
         if mixing is not None:  # (other z, crossover resolution index)
-            ws = _mix(ws, stage, self.map(mixing[0]), mixing[1])
+            ws = _mix(ws, self.map(mixing[0]), mixing[1])
         return self.synthesize(ws, stage, alpha, fading)
 
     def call(self, z, stage: int = 2):

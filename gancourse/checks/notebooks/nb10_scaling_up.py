@@ -14,10 +14,10 @@ checks never show expected values. Only ``check_*``, ``expected`` and ``VERIFIED
 public; the harness is ``_h``.
 """
 
-import contextlib
-import math
-import signal
-import threading
+import contextlib as _contextlib
+import math as _math
+import signal as _signal
+import threading as _threading
 
 import numpy as np
 import tensorflow as tf
@@ -72,7 +72,7 @@ def _compare(what, fn, cases, oracle, mistakes, hidden, shape_rule):
     return values
 
 
-@contextlib.contextmanager
+@_contextlib.contextmanager
 def _shape_hint(shape_rule, args):
     """A student's function that fails on incompatible shapes gets the exercise's shape hint."""
     __tracebackhide__ = True
@@ -308,7 +308,7 @@ def _slope_at_zero(fn, what):
         tape.watch(x)
         total = tf.reduce_sum(fn(x) * probe)
     grad = tape.gradient(total, x)
-    want = probe / math.sqrt(_EPS)
+    want = probe / _math.sqrt(_EPS)
     if grad is None or not np.allclose(grad.numpy(), want, rtol=1e-3):
         raise _h.GradingError(
             f"{what}'s slope at a pixel whose features are all 0 should be 1 / sqrt(ε) = 1e4; "
@@ -355,7 +355,7 @@ def _dense_values(seed, fan_in, units, batch):
 
 
 def _dense(x, kernel, bias, gain):
-    return _f64(x) @ (_f64(kernel) * gain / math.sqrt(kernel.shape[0])) + _f64(bias)
+    return _f64(x) @ (_f64(kernel) * gain / _math.sqrt(kernel.shape[0])) + _f64(bias)
 
 
 def _dense_mistakes(gain, fan_in, units):
@@ -367,14 +367,14 @@ def _dense_mistakes(gain, fan_in, units):
          " every time the layer runs (that is the equalised learning rate).", scaled(1.0)),
         ("the scale uses the number of outputs; He's constant uses fan_in, the number of "
          "inputs of each output (input_shape[-1] for a dense layer).",
-         scaled(gain / math.sqrt(units))),
+         scaled(gain / _math.sqrt(units))),
         ("the square root is missing: c = gain / sqrt(fan_in).", scaled(gain / fan_in)),
         ("the gain is ignored: c = gain / sqrt(fan_in), with the gain the layer was given "
-         "(√2 by default, for the leaky ReLU that follows).", scaled(math.sqrt(2.0 / fan_in))),
+         "(√2 by default, for the leaky ReLU that follows).", scaled(_math.sqrt(2.0 / fan_in))),
         ("the scale is applied twice (once to the stored weights, once at run time); store "
-         "N(0, 1) and scale only in call().", scaled((gain / math.sqrt(fan_in)) ** 2)),
+         "N(0, 1) and scale only in call().", scaled((gain / _math.sqrt(fan_in)) ** 2)),
         ("the bias was scaled too; only the kernel is multiplied by c.",
-         lambda x, w, b: _dense(x, w, b, gain) - _f64(b) + _f64(b) * gain / math.sqrt(fan_in)),
+         lambda x, w, b: _dense(x, w, b, gain) - _f64(b) + _f64(b) * gain / _math.sqrt(fan_in)),
     ]
 
 
@@ -390,7 +390,7 @@ def _named(layer, kernel, bias, fan_in, gain, what):
         value = float(np.asarray(scale, np.float64))
     except (TypeError, ValueError):
         value = None
-    if value is None or not np.isclose(value, gain / math.sqrt(fan_in), rtol=1e-5):
+    if value is None or not np.isclose(value, gain / _math.sqrt(fan_in), rtol=1e-5):
         raise _h.GradingError(f"{what} must keep its run-time constant as self.scale = gain / "
                               f"sqrt(fan_in), a number (the notebook reads layer.scale); it "
                               f"has {scale!r}.")
@@ -424,7 +424,7 @@ def _initial_weights(kernel, bias, fan_in, gain, what):
     __tracebackhide__ = True
     w = _f64(kernel)
     std, mean = float(w.std()), float(w.mean())
-    he = gain / math.sqrt(fan_in)
+    he = gain / _math.sqrt(fan_in)
     if not (0.9 < std < 1.1 and abs(mean) < 0.1):
         found = (" That is He's initialisation, gain / sqrt(fan_in): with an equalised "
                  "learning rate the layer *stores* N(0, 1) weights and multiplies them by "
@@ -461,7 +461,7 @@ def check_equalized_dense(layer_class, hidden: bool = False, seed: int = 0, nonc
         x, new_kernel, new_bias = _dense_values(seed, fan_in, units, batch)
         with _h.student_code(what):
             layer = layer_class(units) if gain is None else layer_class(units, gain=gain)
-        gain = math.sqrt(2.0) if gain is None else gain
+        gain = _math.sqrt(2.0) if gain is None else gain
         with _h.hidden_wording(hidden, what):
             first = _dense_output(layer, x, what)
             kernel, bias = _weights(layer, fan_in, units, what)
@@ -601,11 +601,11 @@ def check_fade_in(fn, hidden: bool = False, seed: int = 0, nonce=None):
 # --- exercise 5: the truncation trick -----------------------------------------------------------
 
 def _phi(x):
-    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(x, np.float64) / math.sqrt(2.0)))
+    return 0.5 * (1.0 + np.vectorize(_math.erf)(np.asarray(x, np.float64) / _math.sqrt(2.0)))
 
 
 def _truncated_cdf(x, psi):
-    if math.isinf(psi):
+    if _math.isinf(psi):
         return _phi(x)
     low = _phi(-psi)
     return np.clip((_phi(x) - low) / (_phi(psi) - low), 0.0, 1.0)
@@ -622,7 +622,7 @@ def _ks(values, psi):
 def _ks_limit(n):
     """A distance a correct sampler exceeds with probability about 1e-9 (Dvoretzky–Kiefer–
     Wolfowitz: P(D > t) ≤ 2 exp(−2 n t²))."""
-    return math.sqrt(math.log(2 / 1e-9) / (2 * n))
+    return _math.sqrt(_math.log(2 / 1e-9) / (2 * n))
 
 
 def _truncation_cases(seed, hidden):
@@ -630,7 +630,7 @@ def _truncation_cases(seed, hidden):
     rng = np.random.default_rng(seed)
     if not hidden:
         return [(2000, 8, 1.0, 11), (1000, 16, 2.0, 12), (500, 40, 0.5, 13),
-                (400, 20, math.inf, 14)]
+                (400, 20, _math.inf, 14)]
     return [(int(rng.integers(800, 1500)), int(rng.integers(8, 20)),
              float(rng.uniform(1.3, 2.5)), int(rng.integers(1 << 30))),
             (int(rng.integers(300, 600)), int(rng.integers(20, 64)),
@@ -641,25 +641,25 @@ class _TooLong(BaseException):  # noqa: N818 - not an error of the student code:
     pass
 
 
-@contextlib.contextmanager
+@_contextlib.contextmanager
 def _time_limit(seconds):
     """Interrupt the block after ``seconds`` (SIGALRM, in the kernel's main thread; elsewhere,
     no limit). A correct sampler takes milliseconds here."""
-    if threading.current_thread() is not threading.main_thread() or \
-            not hasattr(signal, "setitimer"):
+    if _threading.current_thread() is not _threading.main_thread() or \
+            not hasattr(_signal, "setitimer"):
         yield
         return
 
     def interrupt(signum, frame):
         raise _TooLong
 
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = _signal.signal(_signal.SIGALRM, interrupt)
+    _signal.setitimer(_signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        _signal.signal(_signal.SIGALRM, previous)
 
 
 _SAMPLER_SECONDS = 10.0
@@ -672,7 +672,7 @@ def _draw(fn, n, dim, psi, rng_seed, what):
             out = fn(n, dim, psi, np.random.default_rng(rng_seed))
             z = np.array(out, dtype=np.float64)
     except _TooLong:
-        inside = math.erf(psi / math.sqrt(2)) ** dim if math.isfinite(psi) else 1.0
+        inside = _math.erf(psi / _math.sqrt(2)) ** dim if _math.isfinite(psi) else 1.0
         raise _h.GradingError(
             f"{what}({n}, {dim}, psi={psi:.3g}, rng) was still running after "
             f"{_SAMPLER_SECONDS:.0f} s. Hint: draw again only the entries that are outside "
@@ -705,7 +705,7 @@ def check_truncated_z(fn, hidden: bool = False, seed: int = 0, nonce=None):
                 f"{what} ({case}) left {outside:.1%} of the entries beyond ±ψ. Hint:{at_two} "
                 "draw again only the entries that are still outside, and repeat until none "
                 "is left (a while loop over a boolean mask).")
-        if not math.isinf(psi) and np.mean(np.abs(z) == psi) > 0.01:
+        if not _math.isinf(psi) and np.mean(np.abs(z) == psi) > 0.01:
             raise _h.GradingError(
                 f"{what} ({case}) put {np.mean(np.abs(z) == psi):.0%} of the entries exactly "
                 "at ±ψ: clipping piles every large value onto the boundary. Hint: draw those "
@@ -713,8 +713,8 @@ def check_truncated_z(fn, hidden: bool = False, seed: int = 0, nonce=None):
         distance, limit = _ks(z, psi), _ks_limit(z.size)
         if distance > limit:
             var = float(np.var(z))
-            want = 1.0 if math.isinf(psi) else \
-                1.0 - 2 * psi * math.exp(-psi * psi / 2) / math.sqrt(2 * math.pi) \
+            want = 1.0 if _math.isinf(psi) else \
+                1.0 - 2 * psi * _math.exp(-psi * psi / 2) / _math.sqrt(2 * _math.pi) \
                 / (2 * _phi(psi) - 1)
             hint = (" Hint: the values must be standard normal draws that happen to lie "
                     "within ±ψ (drawn with rng.standard_normal or rng.normal(0, 1)), not "
@@ -759,6 +759,6 @@ def expected(check: str, seed: int, hidden: bool) -> list[float]:
     for fan_in, units, _, batch in _dense_cases(seed, hidden):
         x, kernel, bias = _dense_values(seed, fan_in, units, batch)
         gain = [g for f, u, g, _ in _dense_cases(seed, hidden) if (f, u) == (fan_in, units)][0]
-        out += [float(v) for v in _dense(x, kernel, bias, math.sqrt(2.0) if gain is None
+        out += [float(v) for v in _dense(x, kernel, bias, _math.sqrt(2.0) if gain is None
                                          else gain).reshape(-1)]
     return out
