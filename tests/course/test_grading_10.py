@@ -52,19 +52,23 @@ def pixel_divide(x, epsilon=1e-8):
 
 
 class DenseReference(keras.layers.Layer):
+    NAMES = ("kernel", "bias")  # the attributes the weights are kept in
+
     def __init__(self, units, gain=None, **kwargs):
         super().__init__(**kwargs)
         self.units, self.gain = units, math.sqrt(2.0) if gain is None else gain
 
     def build(self, input_shape):
         fan_in = int(input_shape[-1])
-        self.kernel = self.add_weight(shape=(fan_in, self.units),
-                                      initializer=keras.initializers.RandomNormal(0.0, 1.0))
-        self.bias = self.add_weight(shape=(self.units,), initializer="zeros")
+        kernel, bias = self.NAMES
+        setattr(self, kernel, self.add_weight(
+            shape=(fan_in, self.units), initializer=keras.initializers.RandomNormal(0.0, 1.0)))
+        setattr(self, bias, self.add_weight(shape=(self.units,), initializer="zeros"))
         self.scale = self.gain / math.sqrt(fan_in)
 
     def call(self, x):
-        return tf.matmul(x, self.kernel * self.scale) + self.bias
+        kernel, bias = (getattr(self, name) for name in self.NAMES)
+        return tf.matmul(x, kernel * self.scale) + bias
 
 
 class DenseScaledInput(DenseReference):
@@ -192,15 +196,7 @@ def _append(x, s):
 class DenseOtherNames(DenseReference):
     """Right values, but the weights kept as self.w and self.b: the notebook reads .kernel."""
 
-    def build(self, input_shape):
-        fan_in = int(input_shape[-1])
-        self.w = self.add_weight(shape=(fan_in, self.units),
-                                 initializer=keras.initializers.RandomNormal(0.0, 1.0))
-        self.b = self.add_weight(shape=(self.units,), initializer="zeros")
-        self.scale = self.gain / math.sqrt(fan_in)
-
-    def call(self, x):
-        return tf.matmul(x, self.w * self.scale) + self.b
+    NAMES = ("w", "b")
 
 
 def truncated_with(kind):
